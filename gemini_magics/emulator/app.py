@@ -1,0 +1,369 @@
+"""The emulator's HTTP surface: the Interactions API routes under ``/v1`` and ``/v1beta``.
+
+Replies follow the service: JSON bodies, SSE for streams, Google-style errors
+``{"error": {"code", "message", "status"}}``. Faults requested by directives are applied here, where the
+service's own failures would show up: at the request (HTTP errors) and in the stream (cuts, stalls,
+half-replaying resumes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from . import catalog, directives, engine, legacy
+from .agent import research
+from .model import Turn, respond
+from .store import Record, Store, new_interaction_id
+
+STATUS_NAMES = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    409: "ABORTED",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+_CONTENT_TYPES = frozenset({"text", "image", "audio", "document", "video"})
+
+
+@dataclass
+class Settings:
+    """Per-server behaviour (the CLI's flags)."""
+
+    require_key: bool = False
+    api_keys: frozenset[str] = frozenset()  # when set, only these keys are accepted
+    agent_seconds: float = 20.0
+    expire_after: float | None = None
+    faults: dict[str, str] = field(default_factory=dict)
+
+
+class ApiError(Exception):
+    def __init__(self, code: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.code, self.message, self.headers = code, message, headers or {}
+
+    def response(self) -> JSONResponse:
+        body = {
+            "error": {
+                "code": self.code,
+                "message": self.message,
+                "status": STATUS_NAMES.get(self.code, "UNKNOWN"),
+            }
+        }
+        return JSONResponse(body, status_code=self.code, headers=self.headers)
+
+
+def normalize_input(value: Any) -> list[dict[str, Any]]:
+    """The ``input`` forms the service accepts → a list of steps."""
+    if isinstance(value, str):
+        return [{"type": "user_input", "content": [{"type": "text", "text": value}]}]
+    if isinstance(value, dict):
+        value = [value]
+    if not isinstance(value, list) or not value:
+        raise ApiError(
+            400, "Invalid value for 'input': expected a string, a content block or a non-empty list."
+        )
+    if not all(isinstance(item, dict) and isinstance(item.get("type"), str) for item in value):
+        raise ApiError(400, "Invalid value for 'input': every item needs a 'type'.")
+    if all(item["type"] in _CONTENT_TYPES for item in value):
+        return [{"type": "user_input", "content": value}]
+    steps = []
+    for item in value:
+        if item["type"] in _CONTENT_TYPES:  # loose content next to steps joins a user turn
+            steps.append({"type": "user_input", "content": [item]})
+        else:
+            steps.append(item)
+    return steps
+
+
+class Emulator:
+    """State and request handling of one emulated service; ``app`` is its ASGI application."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+        self.store = Store(self.settings.expire_after)
+        self._fault_counts: dict[str, int] = {}
+        routes = []
+        for version in ("v1", "v1beta"):
+            routes += [
+                Route(f"/{version}/interactions", self.create, methods=["POST"]),
+                Route(f"/{version}/interactions/{{id}}", self.get, methods=["GET"]),
+                Route(f"/{version}/interactions/{{id}}", self.delete, methods=["DELETE"]),
+                Route(f"/{version}/interactions/{{id}}/cancel", self.cancel, methods=["POST"]),
+                Route(f"/{version}/interactions/{{id}}:cancel", self.cancel, methods=["POST"]),
+            ]
+        routes.append(Route("/emulator/health", self.health, methods=["GET"]))
+        routes.append(Route("/emulator/expire", self.expire_route, methods=["POST"]))
+        self.app = Starlette(routes=routes, exception_handlers={ApiError: _api_error})
+
+    # -- routes ---------------------------------------------------------------------------------------
+
+    async def create(self, request: Request) -> Response:
+        self._authorize(request)
+        try:
+            body = json.loads(await request.body() or b"null")
+        except ValueError as exc:
+            raise ApiError(400, f"Invalid JSON payload received. {exc}") from None
+        if not isinstance(body, dict):
+            raise ApiError(400, "Invalid JSON payload received: expected an object.")
+        wanted = self._directives(request, body)
+        self._request_fault(wanted, body)
+        record, turn = self._admit(body, wanted, legacy.is_legacy_client(request.headers))
+        behaviour = research(turn, self.settings.agent_seconds) if record.agent else respond(turn)
+        record.task = asyncio.create_task(engine.run(record, self.store, behaviour, turn.history))
+        if body.get("stream"):
+            return self._sse(record, 0, first=True)
+        if not body.get("background"):
+            await asyncio.shield(record.task)
+        return self._json(record, record.resource())
+
+    async def get(self, request: Request) -> Response:
+        self._authorize(request)
+        record = self._find(request.path_params["id"])
+        self._poll_fault(record)
+        query = request.query_params
+        if query.get("stream", "false").lower() == "true":
+            last = query.get("last_event_id")
+            return self._sse(record, self._position_after(record, last), resume=last is not None)
+        include = query.get("include_input", "false").lower() == "true"
+        return self._json(record, record.resource(include_input=include))
+
+    async def cancel(self, request: Request) -> Response:
+        self._authorize(request)
+        record = self._find(request.path_params["id"])
+        if not record.request.get("background"):
+            raise ApiError(400, "Only background interactions can be cancelled.")
+        engine.cancel(record, self.store)
+        return self._json(record, record.resource())
+
+    async def delete(self, request: Request) -> Response:
+        self._authorize(request)
+        if not self.store.delete(request.path_params["id"]):
+            raise ApiError(404, f"Interaction {request.path_params['id']} not found.")
+        return JSONResponse({})
+
+    async def health(self, request: Request) -> Response:
+        return JSONResponse({"status": "ok", "interactions": len(self.store)})
+
+    async def expire_route(self, request: Request) -> Response:
+        """Make stored interactions expire now (as the free tier's one-day retention would)."""
+        interaction_id = request.query_params.get("id")
+        return JSONResponse({"expired": self.store.expire(interaction_id)})
+
+    # -- admission ------------------------------------------------------------------------------------
+
+    def _authorize(self, request: Request) -> None:
+        key = request.headers.get("x-goog-api-key") or request.query_params.get("key")
+        if self.settings.require_key and not key:
+            raise ApiError(
+                401,
+                "Method doesn't allow unregistered callers (callers without established "
+                "identity). Please use API Key or other form of API consumer identity to "
+                "call this API.",
+            )
+        if self.settings.api_keys and key and key not in self.settings.api_keys:
+            raise ApiError(400, "API key not valid. Please pass a valid API key.")
+
+    def _directives(self, request: Request, body: dict[str, Any]) -> dict[str, str]:
+        try:
+            wanted = dict(self.settings.faults)
+            wanted.update(directives.parse(request.headers.get(directives.HEADER)))
+            input_steps = normalize_input(body.get("input"))
+            for text in _texts(input_steps):
+                wanted.update(directives.from_text(text)[0])
+        except ValueError as exc:
+            raise ApiError(400, str(exc)) from None
+        return wanted
+
+    def _request_fault(self, wanted: dict[str, str], body: dict[str, Any]) -> None:
+        """``error=CODE[xN]``: fail this request (the first N attempts of the same body)."""
+        if "error" not in wanted:
+            return
+        code, times = directives.count_and_code(wanted["error"])
+        key = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+        done = self._fault_counts.get(key, 0)
+        if done >= times:
+            return
+        self._fault_counts[key] = done + 1
+        headers = {"Retry-After": wanted.get("retry_after", "1")} if code == 429 else {}
+        messages = {
+            429: "Resource has been exhausted (e.g. check quota).",
+            500: "An internal error has occurred. Please retry or report in "
+            "https://developers.generativeai.google/guide/troubleshooting",
+            503: "The model is overloaded. Please try again later.",
+        }
+        raise ApiError(code, messages.get(code, f"Injected error {code}."), headers)
+
+    def _admit(self, body: dict[str, Any], wanted: dict[str, str], is_legacy: bool) -> tuple[Record, Turn]:
+        """Apply the service's rules to a create request; a new record and the turn for its behaviour."""
+        model, agent = body.get("model"), body.get("agent")
+        if bool(model) == bool(agent):
+            raise ApiError(400, "Exactly one of 'model' or 'agent' must be set.")
+        if "input" not in body:
+            raise ApiError(400, "'input' is required.")
+        store = body.get("store", True)
+        background = bool(body.get("background"))
+        previous = body.get("previous_interaction_id")
+        if store is False and previous:
+            raise ApiError(
+                400,
+                "previous_interaction_id requires store=true: interactions created with "
+                "store=false are not kept, so they cannot be continued.",
+            )
+        if store is False and background:
+            raise ApiError(400, "background=true requires store=true.")
+        if model:
+            if body.get("agent_config"):
+                raise ApiError(400, "agent_config can only be used with an agent.")
+            if catalog.is_deprecated(model):
+                raise ApiError(
+                    404,
+                    f"models/{model} is not found for API version v1, or is no longer "
+                    "available. Use gemini-3-flash-preview or gemini-3.1-pro-preview.",
+                )
+            if model not in catalog.models():
+                raise ApiError(404, f"models/{model} is not found for API version v1.")
+        else:
+            if agent not in catalog.agents():
+                raise ApiError(404, f"agents/{agent} is not found.")
+            if body.get("generation_config"):
+                raise ApiError(400, "generation_config cannot be used with an agent; use agent_config.")
+            if not background:
+                raise ApiError(400, "Agent interactions require background=true.")
+        if not isinstance(body.get("tools", []), list):
+            raise ApiError(400, "Invalid value for 'tools': expected a list.")
+        input_steps = normalize_input(body["input"])
+        history: list[dict[str, Any]] = []
+        if previous:
+            try:
+                history = self.store.history(previous)
+            except KeyError as missing:
+                raise ApiError(404, f"Interaction {missing.args[0]} not found.") from None
+        record = Record(
+            id=new_interaction_id(),
+            request=body,
+            input_steps=input_steps,
+            stored=store is not False,
+            legacy=is_legacy,
+            directives=wanted,
+        )
+        self.store.add(record)
+        prompt = directives.from_text(_texts(input_steps)[-1] if _texts(input_steps) else "")[1]
+        turn = Turn(request=body, input_steps=input_steps, history=history, directives=wanted, prompt=prompt)
+        return record, turn
+
+    def _find(self, interaction_id: str) -> Record:
+        record = self.store.get(interaction_id)
+        if record is None:
+            raise ApiError(404, f"Interaction {interaction_id} not found.")
+        return record
+
+    def _poll_fault(self, record: Record) -> None:
+        if "poll_error" not in record.directives:
+            return
+        code, times = directives.count_and_code(record.directives["poll_error"])
+        if record.polls_failed < times:
+            record.polls_failed += 1
+            headers = {"Retry-After": record.directives.get("retry_after", "1")} if code == 429 else {}
+            raise ApiError(code, f"Injected poll error {code}.", headers)
+
+    @staticmethod
+    def _position_after(record: Record, last_event_id: str | None) -> int:
+        if last_event_id is None:
+            return 0
+        if not last_event_id.isdigit() or int(last_event_id) > len(record.events):
+            raise ApiError(400, f"Invalid last_event_id {last_event_id!r}.")
+        return int(last_event_id)
+
+    # -- replies --------------------------------------------------------------------------------------
+
+    def _json(self, record: Record, resource: dict[str, Any]) -> JSONResponse:
+        if record.legacy:
+            resource = legacy.interaction_to_legacy(resource)
+        return JSONResponse(resource)
+
+    def _sse(self, record: Record, start: int, first: bool = False, resume: bool = False) -> Response:
+        wanted = record.directives
+        limit = hang = None
+        if resume and "half_resume" in wanted:
+            hang = start + int(wanted["half_resume"])
+        elif record.streams_served == 0:
+            if "cut" in wanted:
+                limit = int(wanted["cut"])
+            elif "stall" in wanted:
+                hang = int(wanted["stall"])
+        record.streams_served += 1
+        frames = _tail(record, start, limit, hang)
+        return StreamingResponse(
+            frames,
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
+
+async def _tail(record: Record, start: int, limit: int | None, hang: int | None) -> AsyncIterator[bytes]:
+    """The event log from ``start`` on, as SSE frames, batched as they become available.
+
+    ``limit`` closes the connection after that many events (a cut); ``hang`` stops sending after that
+    event and keeps the connection open (a stall).
+    """
+    translator = legacy.LegacyEventTranslator() if record.legacy else None
+    if translator is not None:
+        for event in record.events[:start]:
+            translator.translate(event)  # bring the translator's state up to the resume point
+    pos = start
+    while True:
+        await record.wait_for_events(pos)
+        end = len(record.events)
+        for bound in (limit, hang):
+            if bound is not None:
+                end = min(end, bound)
+        if end > pos:
+            if translator is None:
+                yield b"".join(record.frames[pos:end])
+            else:
+                yield b"".join(_legacy_frames(translator, record.events[pos:end]))
+            pos = end
+        if limit is not None and pos >= limit:
+            return
+        if hang is not None and pos >= hang:
+            await asyncio.Event().wait()  # never set: the client has to give up
+        if record.finished and pos >= len(record.events):
+            return
+
+
+def _legacy_frames(translator: legacy.LegacyEventTranslator, events: list[dict[str, Any]]) -> list[bytes]:
+    out = []
+    for event in events:
+        for translated in translator.translate(event):
+            data = json.dumps(translated, separators=(",", ":"), ensure_ascii=False)
+            out.append(f"event: {translated['event_type']}\ndata: {data}\n\n".encode())
+    return out
+
+
+def _texts(steps: list[dict[str, Any]]) -> list[str]:
+    return [
+        b.get("text", "")
+        for s in steps
+        if s.get("type") == "user_input"
+        for b in s.get("content") or []
+        if b.get("type") == "text"
+    ]
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return exc.response()

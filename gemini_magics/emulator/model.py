@@ -1,0 +1,285 @@
+"""The deterministic fake model: what the emulator answers, chosen from the request and the chain.
+
+Same request and same chain → same steps, so tests and example notebooks are reproducible. Which
+behaviour a request triggers is documented in the README's emulator section; the rules, in order:
+
+1. ``function_result`` steps in the input → an answer built from those results.
+2. Declared tools run first: ``google_search``, ``url_context`` (for URLs in the prompt),
+   ``code_execution`` (the emitted Python is really run), function tools (a ``function_call`` and the
+   status ``requires_action``).
+3. A thought step (with a summary when ``thinking_summaries`` is ``auto``) unless thinking is
+   ``minimal``.
+4. Image models answer with a real PNG; ``response_format`` gives JSON that fits the schema; otherwise
+   Markdown text that depends on the prompt and the whole earlier conversation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import content, tooling
+from .directives import number
+from .engine import Behaviour, Emit, Finish, Pause
+
+
+@dataclass
+class Turn:
+    """Everything a behaviour may look at for one interaction."""
+
+    request: dict[str, Any]
+    input_steps: list[dict[str, Any]]
+    history: list[dict[str, Any]]
+    directives: dict[str, str]
+    prompt: str
+    ids: list[str] = field(default_factory=list)
+    notes: list[tuple[str, str]] = field(default_factory=list)  # what built-in tools found
+
+    @property
+    def generation_config(self) -> dict[str, Any]:
+        return self.request.get("generation_config") or {}
+
+    @property
+    def tools(self) -> list[dict[str, Any]]:
+        return self.request.get("tools") or []
+
+    def new_id(self, prefix: str) -> str:
+        """Call ids that are stable for the same request (reproducible notebooks) yet distinct."""
+        digest = hashlib.sha256(f"{self.prompt}|{len(self.history)}|{len(self.ids)}".encode()).hexdigest()
+        self.ids.append(digest)
+        return f"{prefix}_{digest[:10]}"
+
+    def seed(self) -> int:
+        return int(hashlib.sha256(self.prompt.encode()).hexdigest()[:8], 16)
+
+
+def user_texts(steps: list[dict[str, Any]]) -> list[str]:
+    """The text of every user turn among ``steps``, oldest first."""
+    texts = []
+    for step in steps:
+        if step.get("type") == "user_input":
+            text = " ".join(b.get("text", "") for b in step.get("content") or [] if b.get("type") == "text")
+            if text:
+                texts.append(text)
+    return texts
+
+
+def respond(turn: Turn) -> Behaviour:
+    return _respond(turn)
+
+
+async def _respond(turn: Turn) -> Behaviour:  # type: ignore[misc]
+    if turn.directives.get("fail"):
+        yield Finish("failed", {"code": 500, "message": turn.directives["fail"]})
+        return
+    results = [s for s in turn.input_steps if s.get("type") == "function_result"]
+    if thinks(turn):
+        yield thought(thought_summary_for(turn, results), summaries(turn))
+    if not results:
+        async for item in tooling.run_builtin_tools(turn):
+            yield item
+        calls = tooling.function_calls_for(turn)
+        if calls:
+            for call in calls:
+                yield Emit(
+                    call,
+                    start=dict(call, arguments={}),
+                    deltas=[{"type": "arguments_delta", "arguments": content.dumps(call["arguments"])}],
+                )
+            yield Finish("requires_action")
+            return
+    rate = number(turn.directives, "rate")
+    delay = 1.0 / rate if rate else 0.0
+    if content.wants_image(turn):
+        yield content.image_output(turn)
+        return
+    structured = turn.request.get("response_format") is not None
+    if structured:
+        text = content.structured_json(turn)
+    elif results:
+        text = tooling.answer_from_results(turn, results)
+    elif turn.notes:
+        text = tooling.notes_text(turn)
+    else:
+        text = compose_answer(turn)
+    block = {"type": "text", "text": text} if structured else tooling.cited_text(turn, text)
+    deltas = content.text_deltas(block["text"], turn.directives)
+    if block.get("annotations"):
+        deltas.append({"type": "text_annotation_delta", "annotations": block["annotations"]})
+    if delay:
+        # Spread over time: the engine sleeps between deltas; yield Pause first so a stall is visible.
+        yield Pause(0)
+    yield Emit({"type": "model_output", "content": [block]}, deltas=deltas, delay=delay)
+
+
+def summaries(turn: Turn) -> bool:
+    return turn.generation_config.get("thinking_summaries") == "auto"
+
+
+def thinks(turn: Turn) -> bool:
+    return turn.generation_config.get("thinking_level", "high") != "minimal"
+
+
+def thought(summary: str, with_summary: bool) -> Emit:
+    """A thought step: always a signature; the summary only when the request asked for summaries."""
+    signature = content.b64(hashlib.sha256(summary.encode()).digest())
+    if not with_summary:
+        step = {"type": "thought", "signature": signature}
+        return Emit(
+            step, deltas=[{"type": "thought_signature", "signature": signature}], start={"type": "thought"}
+        )
+    step = {"type": "thought", "signature": signature, "summary": [{"type": "text", "text": summary}]}
+    deltas = [
+        {"type": "thought_summary", "content": {"type": "text", "text": part}} for part in _sentences(summary)
+    ]
+    deltas.append({"type": "thought_signature", "signature": signature})
+    return Emit(step, deltas=deltas, start={"type": "thought"})
+
+
+def thought_summary_for(turn: Turn, results: list[dict[str, Any]]) -> str:
+    if results:
+        names = ", ".join(sorted({str(r.get("name") or r.get("call_id")) for r in results}))
+        return f"**Reading the tool results.** {names} answered; I will summarise what they returned."
+    earlier = len(user_texts(turn.history))
+    level = turn.generation_config.get("thinking_level", "high")
+    context = f"We have exchanged {earlier} earlier message(s). " if earlier else ""
+    tools = [t.get("name") or t.get("type") for t in turn.tools if isinstance(t, dict)]
+    plan = f"I can use {', '.join(map(str, tools))}. " if tools else ""
+    return (
+        f'**Understanding the request.** The user asks: "{_clip(turn.prompt)}". {context}{plan}'
+        f"I will answer directly and concisely (thinking level: {level})."
+    )
+
+
+_NAME = re.compile(r"\bmy name is ([A-Z][\w'-]*(?: [A-Z][\w'-]*)?)", re.IGNORECASE)
+_JOKES = [
+    "Why do programmers prefer dark mode? Because light attracts bugs.",
+    "There are 10 kinds of people: those who understand binary and those who don't.",
+    'A SQL query walks into a bar, walks up to two tables and asks: "Can I join you?"',
+]
+_NUMBERS = {"two": 2, "three": 3, "four": 4, "five": 5, "2": 2, "3": 3, "4": 4, "5": 5}
+
+
+def compose_answer(turn: Turn) -> str:
+    """Markdown that depends on the prompt and on the earlier conversation."""
+    prompt = turn.prompt
+    lower = prompt.lower()
+    if turn.directives.get("unsafe_html"):
+        return content.UNSAFE_HTML
+    if turn.directives.get("deltas"):
+        return content.counted_text(int(turn.directives["deltas"]))
+    earlier = user_texts(turn.history)
+    if "my name" in lower and "?" in prompt:
+        names = [m.group(1) for text in earlier for m in _NAME.finditer(text)]
+        if names:
+            return f"Your name is **{names[-1]}**."
+        return "You haven't told me your name yet."
+    introduced = _NAME.search(prompt)
+    if introduced:
+        return f"Nice to meet you, {introduced.group(1)}! How can I help you today?"
+    if "joke" in lower:
+        return _JOKES[turn.seed() % len(_JOKES)]
+    if re.search(r"\b(earlier|before|previous|so far)\b", lower) and earlier:
+        listed = "\n".join(f"{i}. {_clip(text, 80)}" for i, text in enumerate(earlier, 1))
+        return f"So far you said:\n\n{listed}"
+    if turn.request.get("system_instruction"):
+        style = f"\n\n_(Following the system instruction: {_clip(turn.request['system_instruction'], 80)})_"
+    else:
+        style = ""
+    bullets = re.search(r"\b(two|three|four|five|[2-5])\s+(bullet|point|idea|reason|tip)", lower)
+    count = _NUMBERS[bullets.group(1)] if bullets else 3
+    topic = _topic(prompt)
+    points = [
+        f"**{topic.capitalize()}** is the subject of your request ({len(prompt.split())} words).",
+        f"The key idea: state *{topic}* clearly, then check it against the data.",
+        "Keep the answer short and concrete; follow up with a narrower question for detail.",
+        "Numbers in the prompt are taken as given; nothing was looked up.",
+        "Ask again with more context for a deeper answer.",
+    ]
+    body = "\n".join(f"- {p}" for p in points[:count])
+    return f"Here is a short answer about *{topic}*:\n\n{body}{style}"
+
+
+_STOP = set(
+    [
+        "a",
+        "an",
+        "the",
+        "of",
+        "to",
+        "in",
+        "on",
+        "for",
+        "and",
+        "or",
+        "is",
+        "are",
+        "be",
+        "me",
+        "my",
+        "please",
+        "what",
+        "how",
+        "why",
+        "tell",
+        "give",
+        "about",
+        "with",
+        "in",
+        "into",
+        "from",
+        "this",
+        "that",
+        "these",
+        "those",
+        "your",
+        "you",
+        "i",
+        "it",
+        "its",
+        "as",
+        "at",
+        "by",
+        "can",
+        "could",
+        "would",
+        "should",
+        "summarise",
+        "summarize",
+        "explain",
+        "describe",
+        "write",
+        "two",
+        "three",
+        "four",
+        "five",
+        "bullet",
+        "bullets",
+        "point",
+        "points",
+        "short",
+        "simple",
+        "terms",
+    ]
+)
+
+
+def _topic(prompt: str) -> str:
+    words = [w.strip(".,:;!?\"'()[]{}").lower() for w in prompt.split()]
+    keep = [w for w in words if w and w not in _STOP and w.isalpha()]
+    return " ".join(keep[:4]) or "your question"
+
+
+def _sentences(text: str) -> list[str]:
+    parts = re.split(r"(?<=[.!?])\s+", text)
+    return [p + (" " if i < len(parts) - 1 else "") for i, p in enumerate(parts) if p]
+
+
+def _clip(text: str, width: int = 120) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+__all__ = ["Pause", "Turn", "respond", "thought", "user_texts"]

@@ -1,0 +1,270 @@
+"""Tools in the fake model: Google Search, URL context, code execution (really run) and function calls."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import sys
+import tempfile
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from .engine import Emit
+
+if TYPE_CHECKING:
+    from .model import Turn
+
+CODE_TIME_LIMIT = 10.0  # seconds a code_execution run may take before it is killed
+
+
+def _declared(turn: Turn, kind: str) -> list[dict[str, Any]]:
+    return [t for t in turn.tools if isinstance(t, dict) and t.get("type") == kind]
+
+
+async def run_builtin_tools(turn: Turn) -> AsyncIterator[Emit]:
+    """The built-in tools the request declares, in the order the service runs them."""
+    if _declared(turn, "google_search"):
+        for emit in google_search(turn):
+            yield emit
+    urls = re.findall(r"https?://[^\s)>\]\"']+", turn.prompt)
+    if _declared(turn, "url_context") and urls:
+        for emit in url_context(turn, urls):
+            yield emit
+    if _declared(turn, "code_execution"):
+        async for emit in code_execution(turn):
+            yield emit
+
+
+# -- Google Search ----------------------------------------------------------------------------------
+
+_SOURCES = [
+    ("Wikipedia", "https://en.wikipedia.org/wiki/{slug}"),
+    ("Encyclopaedia Britannica", "https://www.britannica.com/topic/{slug}"),
+    ("Google Blog", "https://blog.google/search/?q={query}"),
+]
+
+
+def search_query(turn: Turn) -> str:
+    words = [w.strip(".,:;!?\"'()") for w in turn.prompt.split()]
+    return " ".join(w for w in words if w)[:80] or "query"
+
+
+def sources_for(query: str) -> list[dict[str, str]]:
+    """Plausible search results for ``query``: titles and URLs, stable for the same query."""
+    slug = "_".join(w.capitalize() for w in re.findall(r"[A-Za-z0-9]+", query)[:4]) or "Search"
+    q = "+".join(re.findall(r"[A-Za-z0-9]+", query)[:6])
+    return [
+        {"title": f"{slug.replace('_', ' ')} - {site}", "url": url.format(slug=slug, query=q)}
+        for site, url in _SOURCES
+    ]
+
+
+def google_search(turn: Turn) -> list[Emit]:
+    query = search_query(turn)
+    call_id = turn.new_id("search")
+    call = {"type": "google_search_call", "id": call_id, "arguments": {"queries": [query]}}
+    chips = "".join(f'<a class="chip" href="{s["url"]}">{s["title"]}</a>' for s in sources_for(query))
+    result = {
+        "type": "google_search_result",
+        "call_id": call_id,
+        "result": [{"search_suggestions": f'<div class="carousel">{chips}</div>'}],
+    }
+    turn.notes.append(("search", query))
+    return [Emit(call), Emit(result)]
+
+
+def cited_text(turn: Turn, text: str) -> dict[str, Any]:
+    """A text block that cites the search sources with ``url_citation`` annotations on its markers."""
+    query = next((value for kind, value in turn.notes if kind == "search"), None)
+    if query is None:
+        return {"type": "text", "text": text}
+    sources = sources_for(query)
+    text = text.rstrip() + "\n\nSources: " + ", ".join(f"[{i}]" for i in range(1, len(sources) + 1))
+    annotations = []
+    for number, source in enumerate(sources, 1):
+        start = text.rindex(f"[{number}]")
+        annotations.append(
+            {
+                "type": "url_citation",
+                "url": source["url"],
+                "title": source["title"],
+                "start_index": start,
+                "end_index": start + len(f"[{number}]"),
+            }
+        )
+    return {"type": "text", "text": text, "annotations": annotations}
+
+
+# -- URL context -------------------------------------------------------------------------------------
+
+
+def url_context(turn: Turn, urls: list[str]) -> list[Emit]:
+    call_id = turn.new_id("url")
+    call = {"type": "url_context_call", "id": call_id, "arguments": {"urls": urls}}
+    statuses = [{"url": u, "status": "error" if "invalid" in u or "404" in u else "success"} for u in urls]
+    result = {"type": "url_context_result", "call_id": call_id, "result": statuses}
+    fetched = [s["url"] for s in statuses if s["status"] == "success"]
+    turn.notes.append(("url", ", ".join(fetched) or "none of the URLs could be read"))
+    return [Emit(call), Emit(result)]
+
+
+# -- code execution ---------------------------------------------------------------------------------
+
+
+def code_for(prompt: str) -> str:
+    """The Python the fake model writes for ``prompt``: pasted code, or a small program it recognises."""
+    fenced = re.search(r"```(?:python|py)?\n(.*?)```", prompt, re.DOTALL)
+    if fenced:
+        return fenced.group(1).strip() + "\n"
+    lower = prompt.lower()
+    count = int(m.group(0)) if (m := re.search(r"\d+", prompt)) else 10
+    if "prime" in lower:
+        return (
+            f"primes = []\nn = 2\nwhile len(primes) < {count}:\n"
+            "    if all(n % p for p in primes if p * p <= n):\n        primes.append(n)\n    n += 1\n"
+            f"print(f'The first {count} primes sum to {{sum(primes)}}')\n"
+        )
+    if "fibonacci" in lower:
+        return (
+            f"a, b = 0, 1\nseq = []\nfor _ in range({count}):\n    seq.append(a)\n    a, b = b, a + b\n"
+            "print(seq)\n"
+        )
+    expression = re.search(r"\d[\d\s.+\-*/%()]*[+\-*/%][\d\s.+\-*/%()]*\d", prompt)
+    if expression:
+        return f"print({expression.group(0).strip()})\n"
+    return f"text = {prompt!r}\nprint(len(text.split()), 'words')\n"
+
+
+async def run_python(code: str, time_limit: float = CODE_TIME_LIMIT) -> tuple[str, bool]:
+    """Run ``code`` in a separate, isolated interpreter; (output, is_error)."""
+    with tempfile.TemporaryDirectory(prefix="gm-code-") as workdir:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-I",
+            "-c",
+            code,
+            cwd=workdir,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            env={"PATH": os.environ.get("PATH", ""), "PYTHONIOENCODING": "utf-8"},
+        )
+        try:
+            out, _ = await asyncio.wait_for(proc.communicate(), time_limit)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+            return f"Execution timed out after {time_limit:g} seconds.", True
+        except asyncio.CancelledError:
+            proc.kill()
+            raise
+    return out.decode("utf-8", "replace"), proc.returncode != 0
+
+
+async def code_execution(turn: Turn) -> AsyncIterator[Emit]:
+    code = code_for(turn.prompt)
+    call_id = turn.new_id("code")
+    arguments = {"code": code, "language": "python"}
+    yield Emit({"type": "code_execution_call", "id": call_id, "arguments": arguments})
+    output, failed = await run_python(code)
+    result = {"type": "code_execution_result", "call_id": call_id, "result": output, "is_error": failed}
+    turn.notes.append(("code", output.strip()))
+    yield Emit(result)
+
+
+# -- function calling -------------------------------------------------------------------------------
+
+
+def function_calls_for(turn: Turn) -> list[dict[str, Any]]:
+    """``function_call`` steps for every declared function the prompt asks for (parallel calls)."""
+    functions = [f for f in _declared(turn, "function") if f.get("name")]
+    if not functions:
+        return []
+    words = set(re.findall(r"[a-z0-9]+", turn.prompt.lower()))
+    chosen = [f for f in functions if _relevant(f, words)]
+    choice = turn.generation_config.get("tool_choice") or "auto"
+    if not chosen and (choice == "any" or (isinstance(choice, dict) and choice)):
+        chosen = functions[:1]
+    if choice == "none":
+        return []
+    return [
+        {
+            "type": "function_call",
+            "id": turn.new_id("call"),
+            "name": f["name"],
+            "arguments": arguments_for(f.get("parameters") or {}, turn.prompt),
+        }
+        for f in chosen
+    ]
+
+
+def _relevant(function: dict[str, Any], words: set[str]) -> bool:
+    name_words = set(re.findall(r"[a-z0-9]+", re.sub(r"([a-z])([A-Z])", r"\1_\2", function["name"]).lower()))
+    name_words -= {"get", "set", "do", "run", "make", "the", "a"}
+    return bool(name_words & words) or function["name"].lower() in words
+
+
+def arguments_for(schema: dict[str, Any], prompt: str) -> dict[str, Any]:
+    """Arguments that fit the parameter schema, taken from the prompt where it says them."""
+    props: dict[str, Any] = schema.get("properties") or {}
+    required = set(schema.get("required") or props)
+    capitalised = re.findall(r"\b(?:in|for|of|at|to|from)\s+([A-Z][\w-]*(?:[ ,]+[A-Z][\w-]*)*)", prompt)
+    quoted = re.findall(r"[\"']([^\"']+)[\"']", prompt)
+    numbers = re.findall(r"-?\d+(?:\.\d+)?", prompt)
+    args: dict[str, Any] = {}
+    for name, prop in props.items():
+        explicit = re.search(rf"\b{re.escape(name)}\s*[=:]\s*([\w.\-]+)", prompt)
+        kind = prop.get("type")
+        if isinstance(kind, list):
+            kind = next((k for k in kind if k != "null"), "string")
+        if "enum" in prop:
+            args[name] = next((v for v in prop["enum"] if str(v).lower() in prompt.lower()), prop["enum"][0])
+        elif kind in ("integer", "number"):
+            raw = explicit.group(1) if explicit else (numbers.pop(0) if numbers else None)
+            if raw is None and name not in required:
+                continue
+            value = float(raw or 1)
+            args[name] = int(value) if kind == "integer" else value
+        elif kind == "boolean":
+            args[name] = True
+        elif kind == "array":
+            args[name] = quoted or capitalised or [prompt.split()[0] if prompt.split() else "item"]
+        elif kind == "object":
+            args[name] = arguments_for(prop, prompt)
+        elif explicit:
+            args[name] = explicit.group(1)
+        elif quoted:
+            args[name] = quoted.pop(0)
+        elif capitalised:
+            args[name] = capitalised.pop(0)
+        elif name in required:
+            args[name] = " ".join(prompt.split()[-3:]) or name
+    return args
+
+
+def answer_from_results(turn: Turn, results: list[dict[str, Any]]) -> str:
+    """The model's reply once the client has sent ``function_result``s back."""
+    lines = []
+    for result in results:
+        name = result.get("name") or result.get("call_id")
+        value = result.get("result")
+        shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        if result.get("is_error"):
+            lines.append(f"- `{name}` failed: {shown}")
+        else:
+            lines.append(f"- `{name}` returned: {shown}")
+    return "Here is what the tools told me:\n\n" + "\n".join(lines)
+
+
+def notes_text(turn: Turn) -> str:
+    """The answer when built-in tools ran: what they found, in Markdown."""
+    out = []
+    for kind, value in turn.notes:
+        if kind == "code":
+            out.append(f"I ran the code; it printed:\n\n```\n{value}\n```")
+        elif kind == "url":
+            out.append(f"I read: {value}.")
+        elif kind == "search":
+            out.append(f"I searched the web for *{value}*; the sources below agree on the main points.")
+    return "\n\n".join(out)
