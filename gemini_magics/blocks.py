@@ -1,0 +1,320 @@
+"""The only module that knows the Interactions API's step and delta shapes.
+
+It turns a finished interaction, or its stream of events, into ``Block``s: the project's own vocabulary
+that renderers show. Everything here works on plain dicts (the JSON of the wire), so a stream can be
+followed without building an SDK model per event, and parts this release does not know become an
+``UnknownBlock`` instead of an exception.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Citation:
+    title: str
+    url: str
+    marker: str = ""  # the cited span of the text, e.g. "[1]"
+
+
+@dataclass
+class TextBlock:
+    text: str = ""
+    citations: list[Citation] = field(default_factory=list)
+
+
+@dataclass
+class ThoughtBlock:
+    summary: str = ""  # empty when the request did not ask for summaries
+    signed: bool = False
+
+
+@dataclass
+class ImageBlock:
+    data: bytes = b""
+    mime_type: str = "image/png"
+    uri: str | None = None
+
+
+@dataclass
+class CodeBlock:
+    """A ``code_execution_call`` and, once it arrives, its result."""
+
+    call_id: str
+    code: str = ""
+    language: str = "python"
+    output: str | None = None
+    is_error: bool = False
+
+
+@dataclass
+class FunctionCallBlock:
+    call_id: str
+    name: str
+    arguments: dict[str, Any] = field(default_factory=dict)
+    result: Any = None
+    is_error: bool = False
+    answered: bool = False
+
+
+@dataclass
+class SearchBlock:
+    """A ``google_search_call`` with its queries and the result links."""
+
+    call_id: str
+    queries: list[str] = field(default_factory=list)
+    links: list[Citation] = field(default_factory=list)
+
+
+@dataclass
+class UrlContextBlock:
+    call_id: str
+    urls: list[str] = field(default_factory=list)
+    statuses: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class UnknownBlock:
+    """A step or part this release does not know: shown compactly, never an error."""
+
+    kind: str
+    preview: str = ""
+
+
+Block = (
+    TextBlock
+    | ThoughtBlock
+    | ImageBlock
+    | CodeBlock
+    | FunctionCallBlock
+    | SearchBlock
+    | UrlContextBlock
+    | UnknownBlock
+)
+
+_LINK = re.compile(r"<a\b[^>]*\bhref=\"([^\"]+)\"[^>]*>(.*?)</a>", re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(r"<[^>]+>")
+
+
+def _preview(value: Any, limit: int = 200) -> str:
+    try:
+        text = json.dumps(value, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _decode_image(data: Any) -> bytes:
+    if isinstance(data, bytes):
+        return data
+    try:
+        return base64.b64decode(data or "", validate=True)
+    except (binascii.Error, ValueError):
+        return b""
+
+
+def _text_of(result: Any) -> str:
+    if isinstance(result, str):
+        return result
+    if isinstance(result, list):
+        return "".join(part.get("text", "") for part in result if isinstance(part, dict))
+    return _preview(result, 10_000)
+
+
+def _citations(block: dict[str, Any], text: str) -> list[Citation]:
+    out = []
+    for note in block.get("annotations") or []:
+        if isinstance(note, dict) and note.get("type") == "url_citation" and note.get("url"):
+            start, end = note.get("start_index"), note.get("end_index")
+            marker = text[start:end] if isinstance(start, int) and isinstance(end, int) else ""
+            out.append(Citation(str(note.get("title") or note["url"]), str(note["url"]), marker))
+    return out
+
+
+def _search_links(results: Any) -> list[Citation]:
+    """Links from search results; the suggestions HTML is mined for links, never rendered."""
+    links = []
+    for item in results or []:
+        if not isinstance(item, dict):
+            continue
+        for url, label in _LINK.findall(str(item.get("search_suggestions") or "")):
+            links.append(Citation(_TAG.sub("", label).strip() or url, url))
+        if item.get("url"):
+            links.append(Citation(str(item.get("title") or item["url"]), str(item["url"])))
+    return links
+
+
+class Assembler:
+    """Builds blocks from steps or stream events, pairing tool results with their calls."""
+
+    def __init__(self) -> None:
+        self.blocks: list[Block] = []
+        self._calls: dict[str, Block] = {}
+        self._open: dict[int, list[Block]] = {}  # step index → blocks of that step (streaming)
+        self._arguments: dict[int, str] = {}
+
+    # -- whole steps ---------------------------------------------------------------------------------
+
+    def add_step(self, step: dict[str, Any]) -> list[Block]:
+        """Add one complete step; returns the blocks it created (results update their call instead)."""
+        kind = step.get("type", "")
+        if kind == "user_input":
+            return []
+        if kind == "model_output":
+            return [self._append(self._content(part)) for part in step.get("content") or []]
+        if kind == "thought":
+            summary = "".join(p.get("text", "") for p in step.get("summary") or [] if isinstance(p, dict))
+            return [self._append(ThoughtBlock(summary, bool(step.get("signature"))))]
+        if kind.endswith("_result") and self._attach_result(step):
+            return []
+        if kind in ("code_execution_call", "function_call", "google_search_call", "url_context_call"):
+            return [self._append(self._call(step))]
+        return [self._append(UnknownBlock(kind or "unknown", _preview(step)))]
+
+    def _content(self, part: Any) -> Block:
+        if not isinstance(part, dict):
+            return UnknownBlock("content", _preview(part))
+        kind = part.get("type")
+        if kind == "text":
+            text = str(part.get("text") or "")
+            return TextBlock(text, _citations(part, text))
+        if kind == "image":
+            return ImageBlock(
+                _decode_image(part.get("data")), str(part.get("mime_type") or "image/png"), part.get("uri")
+            )
+        return UnknownBlock(str(kind), _preview(part))
+
+    def _call(self, step: dict[str, Any]) -> Block:
+        kind, call_id = step["type"], str(step.get("id") or "")
+        args = step.get("arguments") if isinstance(step.get("arguments"), dict) else {}
+        block: Block
+        if kind == "code_execution_call":
+            block = CodeBlock(call_id, str(args.get("code") or ""), str(args.get("language") or "python"))
+        elif kind == "function_call":
+            block = FunctionCallBlock(call_id, str(step.get("name") or "?"), dict(args))
+        elif kind == "google_search_call":
+            block = SearchBlock(call_id, [str(q) for q in args.get("queries") or []])
+        else:
+            block = UrlContextBlock(call_id, [str(u) for u in args.get("urls") or []])
+        self._calls[call_id] = block
+        return block
+
+    def _attach_result(self, step: dict[str, Any]) -> bool:
+        call = self._calls.get(str(step.get("call_id") or ""))
+        result = step.get("result")
+        if isinstance(call, CodeBlock):
+            call.output, call.is_error = _text_of(result), bool(step.get("is_error"))
+        elif isinstance(call, FunctionCallBlock):
+            call.result, call.is_error, call.answered = result, bool(step.get("is_error")), True
+        elif isinstance(call, SearchBlock):
+            call.links = _search_links(result)
+        elif isinstance(call, UrlContextBlock):
+            call.statuses = {
+                str(r.get("url")): str(r.get("status")) for r in result or [] if isinstance(r, dict)
+            }
+        else:
+            return False
+        return True
+
+    def _append(self, block: Block) -> Block:
+        self.blocks.append(block)
+        return block
+
+    # -- stream events -------------------------------------------------------------------------------
+
+    def feed(self, event: dict[str, Any]) -> bool:
+        """Apply one stream event; True when the visible blocks changed."""
+        kind = event.get("event_type")
+        index = event.get("index")
+        if kind == "step.start" and isinstance(index, int):
+            step = event.get("step") if isinstance(event.get("step"), dict) else {}
+            before = len(self.blocks)
+            self.add_step(step)
+            self._open[index] = self.blocks[before:]
+            return len(self.blocks) != before
+        if kind == "step.delta" and isinstance(index, int):
+            return self._delta(index, event.get("delta") if isinstance(event.get("delta"), dict) else {})
+        if kind == "step.stop" and isinstance(index, int):
+            self._finish_arguments(index)
+            self._open.pop(index, None)
+        return False
+
+    def _delta(self, index: int, delta: dict[str, Any]) -> bool:
+        kind = delta.get("type")
+        opened = self._open.setdefault(index, [])
+        last = opened[-1] if opened else None
+        if kind == "text":
+            if not isinstance(last, TextBlock):
+                last = self._append(TextBlock())
+                opened.append(last)
+            last.text += str(delta.get("text") or "")
+            return True
+        if kind == "text_annotation_delta" and isinstance(last, TextBlock):
+            last.citations.extend(_citations(delta, last.text))
+            return True
+        if kind == "thought_summary":
+            block = next((b for b in opened if isinstance(b, ThoughtBlock)), None)
+            if block is None:
+                block = self._append(ThoughtBlock())
+                opened.append(block)
+            content = delta.get("content") if isinstance(delta.get("content"), dict) else {}
+            block.summary += str(content.get("text") or "")
+            return True
+        if kind == "thought_signature":
+            for block in opened:
+                if isinstance(block, ThoughtBlock):
+                    block.signed = True
+            return False
+        if kind == "image":
+            opened.append(self._append(self._content(delta)))
+            return True
+        if kind == "arguments_delta":
+            self._arguments[index] = self._arguments.get(index, "") + str(delta.get("arguments") or "")
+            return False
+        if kind in ("code_execution_call", "google_search_call", "url_context_call"):
+            return self._fill_call(last, delta)
+        if kind and kind.endswith("_result"):
+            return self._attach_result(delta)
+        return False
+
+    @staticmethod
+    def _fill_call(block: Block | None, delta: dict[str, Any]) -> bool:
+        """A call whose arguments arrive as a delta after an empty ``step.start``."""
+        args = delta.get("arguments") if isinstance(delta.get("arguments"), dict) else {}
+        if isinstance(block, CodeBlock):
+            block.code = str(args.get("code") or block.code)
+            block.language = str(args.get("language") or block.language)
+        elif isinstance(block, SearchBlock):
+            block.queries = [str(q) for q in args.get("queries") or block.queries]
+        elif isinstance(block, UrlContextBlock):
+            block.urls = [str(u) for u in args.get("urls") or block.urls]
+        else:
+            return False
+        return True
+
+    def _finish_arguments(self, index: int) -> None:
+        raw = self._arguments.pop(index, None)
+        if raw is None:
+            return
+        for block in self._open.get(index, []):
+            if isinstance(block, FunctionCallBlock):
+                try:
+                    parsed = json.loads(raw)
+                except ValueError:
+                    parsed = {"_raw": raw}
+                block.arguments = parsed if isinstance(parsed, dict) else {"_value": parsed}
+
+
+def from_steps(steps: list[dict[str, Any]]) -> list[Block]:
+    """Blocks of a finished interaction's steps."""
+    assembler = Assembler()
+    for step in steps:
+        if isinstance(step, dict):
+            assembler.add_step(step)
+    return assembler.blocks
