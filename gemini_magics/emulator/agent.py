@@ -31,7 +31,7 @@ def research(turn: Turn, default_seconds: float) -> Behaviour:
 async def _research(turn: Turn, seconds: float) -> Behaviour:  # type: ignore[misc]
     if turn.directives.get("fail"):
         yield Pause(seconds / 2)
-        yield Finish("failed", {"code": 500, "message": turn.directives["fail"]})
+        yield Finish("failed", {"code": "500", "message": turn.directives["fail"]})
         return
     query = search_query(turn)
     sources = sources_for(query)

@@ -111,7 +111,7 @@ async def run(record: Record, store: Store, behaviour: Behaviour, history: list[
         _end(record, store, history, Finish("cancelled"))
         raise
     except Exception as exc:  # a bug in a behaviour must still end the interaction, as the service would
-        finish = Finish("failed", {"code": 500, "message": f"Internal error in the emulator: {exc}"})
+        finish = Finish("failed", {"code": "500", "message": f"Internal error in the emulator: {exc}"})
     _end(record, store, history, finish)
 
 
@@ -138,8 +138,10 @@ def _end(record: Record, store: Store, history: list[dict[str, Any]], finish: Fi
     record.usage = usage_for(record.input_steps, history, record.steps)
     record.status = finish.status
     if finish.error is not None:
-        record.errors = [finish.error]
-        record.emit({"event_type": "error", "error": finish.error})
+        # An interaction's Error has a string code (the SDK's type), unlike the HTTP error envelope.
+        error = {**finish.error, "code": str(finish.error.get("code", "500"))}
+        record.errors = [error]
+        record.emit({"event_type": "error", "error": error})
     record.emit({"event_type": "interaction.completed", "interaction": record.lifecycle()})
     store.schedule_expiry(record)
     if not record.stored:

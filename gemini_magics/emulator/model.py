@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import content, tooling
-from .directives import number
+from .directives import from_text, number
 from .engine import Behaviour, Emit, Finish, Pause
 
 
@@ -56,11 +56,12 @@ class Turn:
 
 
 def user_texts(steps: list[dict[str, Any]]) -> list[str]:
-    """The text of every user turn among ``steps``, oldest first."""
+    """The text of every user turn among ``steps``, oldest first, without ``[emulator: ...]`` directives."""
     texts = []
     for step in steps:
         if step.get("type") == "user_input":
             text = " ".join(b.get("text", "") for b in step.get("content") or [] if b.get("type") == "text")
+            text = from_text(text)[1]
             if text:
                 texts.append(text)
     return texts
@@ -72,7 +73,7 @@ def respond(turn: Turn) -> Behaviour:
 
 async def _respond(turn: Turn) -> Behaviour:  # type: ignore[misc]
     if turn.directives.get("fail"):
-        yield Finish("failed", {"code": 500, "message": turn.directives["fail"]})
+        yield Finish("failed", {"code": "500", "message": turn.directives["fail"]})
         return
     results = [s for s in turn.input_steps if s.get("type") == "function_result"]
     if thinks(turn):
