@@ -1,3 +1,31 @@
-"""gemini-magics: Gemini's Interactions API as IPython magics, with a local emulator."""
+"""gemini-magics: Gemini's Interactions API as IPython magics, with a local emulator.
+
+``%load_ext gemini_magics`` registers ``%%gemini`` and ``%gemini``. Loading is cheap: google.genai,
+ipywidgets and the emulator are imported on first use only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
 
 __version__ = "0.1.0"
+
+_registered: Any = None
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    global _registered
+    from .magics import GeminiMagics, attach_usage
+
+    attach_usage()
+    _registered = GeminiMagics(shell=ipython)
+    ipython.register_magics(_registered)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    global _registered
+    if _registered is not None:
+        _registered.close()
+        for kind in ("line", "cell"):
+            ipython.magics_manager.magics[kind].pop("gemini", None)
+        _registered = None

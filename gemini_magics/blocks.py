@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -318,3 +319,71 @@ def from_steps(steps: list[dict[str, Any]]) -> list[Block]:
         if isinstance(step, dict):
             assembler.add_step(step)
     return assembler.blocks
+
+
+class StepRebuilder:
+    """Rebuilds the raw steps of a streamed interaction, for the SDK ``Interaction`` a result carries.
+
+    ``interaction.completed`` may omit the steps (the wire facts say so), so they are rebuilt from the
+    ``step.start``/``step.delta`` events with the same merge rules the service uses.
+    """
+
+    def __init__(self) -> None:
+        self._steps: dict[int, dict[str, Any]] = {}
+        self._arguments: dict[int, str] = {}
+        self._info: dict[str, Any] = {}
+
+    def feed(self, event: dict[str, Any]) -> None:
+        index = event.get("index")
+        kind = event.get("event_type")
+        if kind == "step.start" and isinstance(index, int) and isinstance(event.get("step"), dict):
+            self._steps[index] = json.loads(json.dumps(event["step"]))
+        elif kind == "step.delta" and isinstance(index, int) and isinstance(event.get("delta"), dict):
+            self._merge(self._steps.setdefault(index, {"type": "model_output"}), index, event["delta"])
+        elif kind == "step.stop" and isinstance(index, int) and index in self._arguments:
+            raw = self._arguments.pop(index)
+            with contextlib.suppress(ValueError, KeyError):
+                self._steps[index]["arguments"] = json.loads(raw)
+
+    def _merge(self, step: dict[str, Any], index: int, delta: dict[str, Any]) -> None:
+        kind = delta.get("type")
+        if kind == "text":
+            content = step.setdefault("content", [])
+            if not content or content[-1].get("type") != "text":
+                content.append({"type": "text", "text": ""})
+            content[-1]["text"] += str(delta.get("text") or "")
+        elif kind == "text_annotation_delta" and step.get("content"):
+            step["content"][-1].setdefault("annotations", []).extend(delta.get("annotations") or [])
+        elif kind == "image":
+            step.setdefault("content", []).append({k: v for k, v in delta.items()})
+        elif kind == "thought_summary" and isinstance(delta.get("content"), dict):
+            summary = step.setdefault("summary", [])
+            if summary and summary[-1].get("type") == "text" and delta["content"].get("type") == "text":
+                summary[-1]["text"] += str(delta["content"].get("text") or "")
+            else:
+                summary.append(dict(delta["content"]))
+        elif kind == "thought_signature":
+            step["signature"] = delta.get("signature")
+        elif kind == "arguments_delta":
+            self._arguments[index] = self._arguments.get(index, "") + str(delta.get("arguments") or "")
+        elif kind:
+            step.update({k: v for k, v in delta.items() if k != "type"})
+
+    def finish(self, info: dict[str, Any]) -> None:
+        self._info = dict(info)
+
+    def steps(self) -> list[dict[str, Any]]:
+        return [self._steps[i] for i in sorted(self._steps)]
+
+    def interaction(self) -> Any:
+        """The SDK's ``Interaction`` for what was streamed, or ``None`` if the stream never completed."""
+        if not self._info.get("id"):
+            return None
+        from google.genai._gaos.types.interactions import Interaction
+        from google.genai._gaos.utils import serializers
+
+        body = {**self._info, "steps": self.steps()}
+        try:
+            return Interaction.model_validate(body, context={serializers.ALLOW_UNKNOWN_UNION_VARIANTS: True})
+        except ValueError:
+            return None

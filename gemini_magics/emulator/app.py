@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -107,7 +108,9 @@ class Emulator:
             ]
         routes.append(Route("/emulator/health", self.health, methods=["GET"]))
         routes.append(Route("/emulator/expire", self.expire_route, methods=["POST"]))
-        self.app = Starlette(routes=routes, exception_handlers={ApiError: _api_error})
+        self.app = Starlette(
+            routes=routes, exception_handlers={ApiError: _api_error, HTTPException: _http_error}
+        )
 
     # -- routes ---------------------------------------------------------------------------------------
 
@@ -181,7 +184,7 @@ class Emulator:
         try:
             wanted = dict(self.settings.faults)
             wanted.update(directives.parse(request.headers.get(directives.HEADER)))
-            input_steps = normalize_input(body.get("input"))
+            input_steps = normalize_input(body["input"]) if "input" in body else []  # _admit: required
             for text in _texts(input_steps):
                 wanted.update(directives.from_text(text)[0])
         except ValueError as exc:
@@ -301,10 +304,10 @@ class Emulator:
         if resume and "half_resume" in wanted:
             hang = start + int(wanted["half_resume"])
         elif record.streams_served == 0:
-            if "cut" in wanted:
-                limit = int(wanted["cut"])
+            if "cut" in wanted:  # N events of this stream, wherever it starts
+                limit = start + int(wanted["cut"])
             elif "stall" in wanted:
-                hang = int(wanted["stall"])
+                hang = start + int(wanted["stall"])
         record.streams_served += 1
         frames = _tail(record, start, limit, hang)
         return StreamingResponse(
@@ -367,3 +370,9 @@ def _texts(steps: list[dict[str, Any]]) -> list[str]:
 async def _api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
     return exc.response()
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Unknown paths and methods answer with the service's JSON error shape too (the SDK expects JSON)."""
+    assert isinstance(exc, HTTPException)
+    return ApiError(exc.status_code, f"{exc.detail}: {request.method} {request.url.path}").response()

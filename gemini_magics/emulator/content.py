@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import colorsys
 import json
+import math
 import re
 import struct
 import zlib
@@ -117,17 +118,26 @@ def structured_json(turn: Turn) -> str:
     return json.dumps(value, ensure_ascii=False, indent=2)
 
 
-def _instance(schema: dict[str, Any], defs: dict[str, Any], words: list[str], counter: list[int]) -> Any:
-    """A deterministic value valid for ``schema`` (the subset of JSON Schema that structured output uses)."""
+def _instance(
+    schema: dict[str, Any], defs: dict[str, Any], words: list[str], counter: list[int], refs: tuple = ()
+) -> Any:
+    """A deterministic value valid for ``schema`` (the subset of JSON Schema that structured output uses).
+
+    ``refs`` are the ``$defs`` being expanded: a recursive schema ends where it allows (null, empty list).
+    """
     if "$ref" in schema:
         name = schema["$ref"].rsplit("/", 1)[-1]
-        return _instance(defs.get(name, {}), defs, words, counter)
+        if name in refs:
+            return None
+        return _instance(defs.get(name, {}), defs, words, counter, (*refs, name))
     for key in ("anyOf", "oneOf"):
         if schema.get(key):
             options = [o for o in schema[key] if o.get("type") != "null"] or schema[key]
-            return _instance(options[0], defs, words, counter)
+            if len(options) < len(schema[key]) and _cyclic(options[0], refs):
+                return None
+            return _instance(options[0], defs, words, counter, refs)
     if schema.get("allOf"):
-        return _instance(schema["allOf"][0], defs, words, counter)
+        return _instance(schema["allOf"][0], defs, words, counter, refs)
     if "enum" in schema:
         return schema["enum"][counter[0] % len(schema["enum"])]
     if "const" in schema:
@@ -140,17 +150,22 @@ def _instance(schema: dict[str, Any], defs: dict[str, Any], words: list[str], co
     counter[0] += 1
     if kind == "object":
         props = schema.get("properties") or {}
-        return {name: _instance(sub, defs, words, counter) for name, sub in props.items()}
+        required = set(schema.get("required") or props)
+        return {
+            name: _instance(sub, defs, words, counter, refs)
+            for name, sub in props.items()
+            if name in required or not _cyclic(sub, refs)
+        }
     if kind == "array":
-        low = int(schema.get("minItems", 2))
+        if schema.get("prefixItems"):  # tuples: one value per position
+            return [_instance(item, defs, words, counter, refs) for item in schema["prefixItems"]]
+        items = schema.get("items") or {}
+        low = int(schema.get("minItems", 0 if _cyclic(items, refs) else 2))
         high = int(schema.get("maxItems", max(low, 3)))
-        return [
-            _instance(schema.get("items") or {}, defs, words, counter) for _ in range(min(max(low, 2), high))
-        ]
-    if kind == "integer":
-        return _bounded(int(schema.get("minimum", 0)) + counter[0], schema, int)
-    if kind == "number":
-        return _bounded(float(schema.get("minimum", 0)) + counter[0] * 1.5, schema, float)
+        count = low if _cyclic(items, refs) else min(max(low, 2), high)
+        return [_instance(items, defs, words, counter, refs) for _ in range(count)]
+    if kind in ("integer", "number"):
+        return _number(schema, counter[0], kind == "integer")
     if kind == "boolean":
         return counter[0] % 2 == 0
     if kind == "null":
@@ -158,16 +173,40 @@ def _instance(schema: dict[str, Any], defs: dict[str, Any], words: list[str], co
     text = words[counter[0] % len(words)]
     if schema.get("format") == "date":
         return f"2026-01-{counter[0] % 28 + 1:02d}"
+    if schema.get("format") == "date-time":
+        return f"2026-01-{counter[0] % 28 + 1:02d}T12:00:00Z"
+    if schema.get("format") == "time":
+        return f"12:{counter[0] % 60:02d}:00"
+    if schema.get("format") == "uuid":
+        return f"00000000-0000-4000-8000-{counter[0]:012d}"
     if schema.get("format") in ("uri", "url"):
         return f"https://example.com/{text.lower()}"
     if schema.get("format") == "email":
         return f"{text.lower()}@example.com"
     limit = schema.get("maxLength")
-    text = text.capitalize()
+    text = text.capitalize().ljust(int(schema.get("minLength", 0)), "x")
     return text[: int(limit)] if limit else text
 
 
-def _bounded(value: Any, schema: dict[str, Any], cast: type) -> Any:
-    if "maximum" in schema:
-        value = min(value, cast(schema["maximum"]))
+def _cyclic(schema: dict[str, Any], refs: tuple) -> bool:
+    """Whether ``schema`` leads back into a definition that is being expanded (a recursive model)."""
+    if "$ref" in schema:
+        return schema["$ref"].rsplit("/", 1)[-1] in refs
+    options = schema.get("anyOf") or schema.get("oneOf") or []
+    return any(_cyclic(o, refs) for o in options if o.get("type") != "null")
+
+
+def _number(schema: dict[str, Any], counter: int, integer: bool) -> int | float:
+    """A number inside the schema's inclusive and exclusive bounds."""
+    low, high = schema.get("minimum"), schema.get("maximum")
+    x_low, x_high = schema.get("exclusiveMinimum"), schema.get("exclusiveMaximum")
+    if integer:
+        lo = math.ceil(low) if low is not None else math.floor(x_low) + 1 if x_low is not None else 0
+        hi = math.floor(high) if high is not None else math.ceil(x_high) - 1 if x_high is not None else None
+        return lo + counter if hi is None else min(lo + counter, max(hi, lo))
+    lo = float(low if low is not None else x_low if x_low is not None else 0)
+    hi = high if high is not None else x_high
+    value = lo + counter * 1.5
+    if hi is not None and (value > hi or (value == hi and high is None)):
+        value = (lo + hi) / 2 if lo < hi else float(hi)
     return value

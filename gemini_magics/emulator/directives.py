@@ -47,8 +47,31 @@ def parse(spec: str | None) -> dict[str, str]:
         key = key.strip().lower().replace("-", "_")
         if key not in KNOWN:
             raise ValueError(f"unknown emulator directive {key!r}; known: {', '.join(sorted(KNOWN))}")
-        out[key] = value.strip() or "1"
+        value = value.strip() or "1"
+        shape = _VALUE_SHAPES.get(key)
+        if shape is not None and not shape[0].fullmatch(value):
+            raise ValueError(f"invalid value {value!r} for emulator directive {key!r}: expected {shape[1]}")
+        out[key] = value
     return out
+
+
+_CODE = (re.compile(r"[1-5]\d\d(x\d+)?"), "an HTTP status code, optionally xN (e.g. 503x2)")
+_COUNT = (re.compile(r"\d+"), "a whole number")
+_NUMBER = re.compile(r"\d+(\.\d+)?|\.\d+")
+_SECONDS = (_NUMBER, "a number of seconds")
+# What each key's value must look like (``fail`` and ``unsafe_html`` take any text).
+_VALUE_SHAPES: dict[str, tuple[re.Pattern[str], str]] = {
+    "error": _CODE,
+    "poll_error": _CODE,
+    "retry_after": _SECONDS,
+    "cut": _COUNT,
+    "stall": _COUNT,
+    "half_resume": _COUNT,
+    "deltas": _COUNT,
+    "rate": (_NUMBER, "deltas per second"),
+    "duration": _SECONDS,
+    "expire": _SECONDS,
+}
 
 
 def from_text(text: str) -> tuple[dict[str, str], str]:

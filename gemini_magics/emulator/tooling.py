@@ -137,8 +137,10 @@ def code_for(prompt: str) -> str:
     return f"text = {prompt!r}\nprint(len(text.split()), 'words')\n"
 
 
-async def run_python(code: str, time_limit: float = CODE_TIME_LIMIT) -> tuple[str, bool]:
+async def run_python(code: str, time_limit: float | None = None) -> tuple[str, bool]:
     """Run ``code`` in a separate, isolated interpreter; (output, is_error)."""
+    if time_limit is None:  # read at call time, so the limit can be changed while the server runs
+        time_limit = CODE_TIME_LIMIT
     with tempfile.TemporaryDirectory(prefix="gm-code-") as workdir:
         proc = await asyncio.create_subprocess_exec(
             sys.executable,

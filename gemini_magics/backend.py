@@ -1,0 +1,262 @@
+"""The one google-genai client of the magics: Gemini when a key is found, else the local emulator.
+
+Also the one place that knows the key. It is held in memory only, never put in a repr, a message or a
+log, and every error text that leaves this module is scrubbed of it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+KEY_VARIABLES = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
+EMULATOR_KEY = "emulator-no-key"
+
+
+class BackendError(Exception):
+    """A failure the user can act on; ``str()`` is one line, scrubbed of the key."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where requests go: ``kind`` is ``gemini``, ``emulator`` or ``url``."""
+
+    kind: str
+    base_url: str | None = None
+
+    @property
+    def label(self) -> str:
+        if self.kind == "emulator":
+            return "offline emulator"
+        if self.kind == "url":
+            return f"endpoint {self.base_url}"
+        return "Gemini"
+
+
+class Backend:
+    """Owns the SDK client, created on first use (importing google.genai costs about a second)."""
+
+    def __init__(self, setting: str = "auto", emulator_agent_seconds: float = 20.0) -> None:
+        self.setting = setting
+        self.emulator_agent_seconds = emulator_agent_seconds
+        self._key: str | None = None  # set by ``%gemini key``; wins over the environment
+        self._client: Any = None
+        self._client_for: tuple[Target, str | None] | None = None
+        self._emulator: Any = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<Backend {self.setting!r}: {self.target().label}>"
+
+    # -- key and target -------------------------------------------------------------------------------
+
+    def set_key(self, key: str | None) -> None:
+        self._key = (key or "").strip() or None
+
+    def key(self) -> str | None:
+        if self._key:
+            return self._key
+        for name in KEY_VARIABLES:
+            value = os.environ.get(name, "").strip()
+            if value:
+                return value
+        return None
+
+    def target(self) -> Target:
+        setting = (self.setting or "auto").strip()
+        if setting == "auto":
+            return Target("gemini") if self.key() else Target("emulator")
+        if setting in ("gemini", "emulator"):
+            return Target(setting)
+        if re.match(r"^https?://", setting):
+            return Target("url", setting.rstrip("/"))
+        raise BackendError(f"unknown backend {setting!r}: use auto, gemini, emulator or an http(s) URL")
+
+    def scrub(self, text: str) -> str:
+        """``text`` with every known key replaced by ``***``."""
+        for secret in {self._key, *(os.environ.get(n) for n in KEY_VARIABLES)}:
+            if secret and len(secret) >= 4:
+                text = text.replace(secret, "***")
+        return text
+
+    # -- the client ----------------------------------------------------------------------------------
+
+    @property
+    def client(self) -> Any:
+        target, key = self.target(), self.key()
+        with self._lock:
+            if self._client is None or self._client_for != (target, key):
+                self._client = self._make_client(target, key)
+                self._client_for = (target, key)
+            return self._client
+
+    def _make_client(self, target: Target, key: str | None) -> Any:
+        from google import genai
+        from google.genai import types
+
+        if target.kind == "gemini":
+            if not key:
+                raise BackendError("no API key: set GEMINI_API_KEY, or run %gemini key, or use the emulator "
+                                   "(%config GeminiMagics.backend = 'emulator')")
+            return genai.Client(api_key=key)
+        base_url = target.base_url if target.kind == "url" else self._emulator_url()
+        return genai.Client(api_key=key or EMULATOR_KEY, http_options=types.HttpOptions(base_url=base_url))
+
+    def _emulator_url(self) -> str:
+        if self._emulator is None:
+            from .emulator import EmulatorServer, Settings
+
+            self._emulator = EmulatorServer(Settings(agent_seconds=self.emulator_agent_seconds))
+            self._emulator.start()
+        return self._emulator.base_url
+
+    def close(self) -> None:
+        if self._emulator is not None:
+            self._emulator.stop()
+            self._emulator = None
+        self._client = self._client_for = None
+
+    # -- calls ---------------------------------------------------------------------------------------
+
+    def create(self, params: dict[str, Any]) -> Any:
+        """A non-streamed create: the SDK's ``Interaction``."""
+        try:
+            return self.client.interactions.create(**params)
+        except Exception as exc:
+            raise self.translate(exc) from None
+
+    def get(self, interaction_id: str) -> Any:
+        try:
+            return self.client.interactions.get(interaction_id)
+        except Exception as exc:
+            raise self.translate(exc) from None
+
+    def cancel(self, interaction_id: str) -> Any:
+        try:
+            return self.client.interactions.cancel(interaction_id)
+        except Exception as exc:
+            raise self.translate(exc) from None
+
+    def stream(self, params: dict[str, Any]) -> EventStream:
+        try:
+            sdk_stream = self.client.interactions.create(stream=True, **params)
+        except Exception as exc:
+            raise self.translate(exc) from None
+        return EventStream(sdk_stream, self)
+
+    def translate(self, exc: BaseException) -> BackendError:
+        """Any SDK or network failure → a one-line ``BackendError`` that says what to do."""
+        if isinstance(exc, BackendError):
+            return exc
+        status = getattr(exc, "status_code", None)
+        message = _service_message(exc)
+        where = self.target().label
+        if status is None:
+            kind = type(exc).__name__
+            if "Timeout" in kind:
+                text = f"{where} did not answer in time ({kind}); run the cell again"
+            elif "Connection" in kind or isinstance(exc, OSError):
+                text = f"cannot reach {where}: {message or kind}; check the network and run the cell again"
+            else:
+                text = f"{where} failed: {kind}: {message}"
+        elif status in (401, 403) or "API key" in message:
+            text = (f"{where} refused the API key (HTTP {status}): {message} — set GEMINI_API_KEY or run "
+                    "%gemini key")
+        elif status == 404:
+            text = f"not found (HTTP 404): {message}"
+        elif status == 429:
+            text = f"rate limit or quota exceeded (HTTP 429): {message} — wait, then run the cell again"
+        elif status >= 500:
+            text = f"{where} is unavailable (HTTP {status}): {message} — try again shortly"
+        else:
+            text = f"{where} refused the request (HTTP {status}): {message}"
+        return BackendError(self.scrub(" ".join(text.split())), status)
+
+
+def _service_message(exc: BaseException) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict) and error.get("message"):
+            return str(error["message"])
+    return str(exc)
+
+
+class EventStream:
+    """The events of a streamed create as plain dicts, read straight from the SDK's HTTP response.
+
+    google-genai 3.6.1 decodes every event through ``serializers.unmarshal``, which builds a new pydantic
+    model class per event (about a millisecond each), and its SSE reader deep-copies each frame. The
+    magics only need the JSON, so this reads the same response's lines (SSE: ``data:`` lines, a blank
+    line ends an event, ``[DONE]`` ends the stream). ``typed()`` turns an event into the SDK's own model
+    with a cached adapter when a caller wants one. ``tests/unit/test_event_stream.py`` notices when
+    upstream changes either side of that bargain.
+    """
+
+    def __init__(self, sdk_stream: Any, backend: Backend) -> None:
+        self._sdk_stream = sdk_stream
+        self._backend = backend
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        response = getattr(self._sdk_stream, "response", None)
+        try:
+            if response is not None and hasattr(response, "iter_lines"):
+                yield from _sse_events(response.iter_lines())
+            else:  # an SDK that changed its stream class: take its typed events, slower but correct
+                for event in self._sdk_stream:
+                    yield event.model_dump(mode="json", exclude_none=True)
+        except GeneratorExit:
+            raise
+        except Exception as exc:
+            raise self._backend.translate(exc) from None
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        close = getattr(self._sdk_stream, "close", None)
+        if close is not None:
+            close()
+
+
+def _sse_events(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
+    data: list[str] = []
+    for line in lines:
+        if line.startswith("data:"):
+            data.append(line[6:] if line.startswith("data: ") else line[5:])
+        elif not line and data:
+            payload = "\n".join(data)
+            data = []
+            if payload == "[DONE]":
+                return
+            event = json.loads(payload)
+            if isinstance(event, dict):
+                yield event
+    if data and (payload := "\n".join(data)) != "[DONE]":
+        event = json.loads(payload)
+        if isinstance(event, dict):
+            yield event
+
+
+_ADAPTER: Any = None
+
+
+def typed(event: dict[str, Any]) -> Any:
+    """The SDK's own model of one stream event (validated leniently, as the SDK itself does)."""
+    global _ADAPTER
+    from google.genai._gaos.types.interactions import InteractionSSEEvent
+    from google.genai._gaos.utils import serializers
+
+    if _ADAPTER is None:
+        from pydantic import TypeAdapter
+
+        _ADAPTER = TypeAdapter(InteractionSSEEvent)
+    return _ADAPTER.validate_python(event, context={serializers.ALLOW_UNKNOWN_UNION_VARIANTS: True})

@@ -1,0 +1,121 @@
+"""``%gemini`` line subcommands: help, key, chains, use, new, history — or a one-line prompt.
+
+A first word that names a subcommand is that subcommand; ``%gemini -- text`` always sends ``text``, and
+``%gemini -m MODEL -- text`` sends it with flags.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+from . import options
+from .cell import CellError, Defaults
+from .render.static import escape
+
+if TYPE_CHECKING:
+    from .cell import CellRunner
+    from .magics import GeminiMagics
+
+SUBCOMMANDS = {
+    "help": "every flag and subcommand",
+    "key": "enter an API key (hidden input, kept in memory only)",
+    "chains": "this notebook's chains",
+    "use": "use NAME: continue the named chain in the following cells",
+    "new": "start a fresh conversation on the current chain",
+    "history": "the current chain's turns with ids, models, statuses and tokens",
+}
+
+
+def help_text() -> str:
+    rows = "\n".join(f"  %gemini {name:<8} {text}" for name, text in SUBCOMMANDS.items())
+    forced = "  %gemini -- TEXT  send TEXT even if it starts with a subcommand"
+    return f"{options.usage()}\nSubcommands:\n{rows}\n{forced}\n"
+
+
+def dispatch(magics: GeminiMagics, runner: CellRunner, line: str) -> Any:
+    words = line.strip().split(maxsplit=1)
+    if not words:
+        raise CellError("write a prompt after %gemini, or run %gemini help")
+    first, rest = words[0], (words[1] if len(words) > 1 else "")
+    defaults = Defaults(magics.model, magics.agent, magics.stream, magics.thinking, magics.thoughts)
+    if first in SUBCOMMANDS:
+        return globals()[f"_{first}"](magics, runner, rest)
+    flags, prompt = "", line.strip()
+    if first == "--":
+        prompt = rest
+    elif first.startswith("-"):
+        flags, sep, prompt = line.partition(" -- ")
+        if not sep:
+            raise CellError("put the prompt after ' -- ' when using flags: %gemini -m MODEL -- your question")
+    return magics._cell(runner, flags, prompt, defaults)
+
+
+def _help(magics: GeminiMagics, runner: CellRunner, rest: str) -> None:
+    print(help_text())
+
+
+def _key(magics: GeminiMagics, runner: CellRunner, rest: str) -> None:
+    from getpass import getpass
+
+    if rest.strip():
+        raise CellError(
+            "%gemini key takes no argument: it asks for the key with a hidden prompt, so the key "
+            "never lands in the notebook"
+        )
+    key = getpass("Gemini API key (hidden; kept in this kernel's memory only): ")
+    runner.backend.set_key(key)
+    print("API key set for this kernel." if key.strip() else "API key cleared.")
+
+
+def _chains(magics: GeminiMagics, runner: CellRunner, rest: str) -> Any:
+    from IPython.display import Markdown
+
+    infos = runner.store.chains(runner.notebook)
+    active = runner.store.active_name(runner.notebook)
+    if not infos:
+        return Markdown(f"No chains yet; the next `%%gemini` cell starts `{escape(active)}`.")
+    rows = ["| | chain | head | turns | updated |", "|---|---|---|---|---|"]
+    for info in infos:
+        mark = "▶" if info.name == active else ""
+        updated = dt.datetime.fromtimestamp(info.updated).strftime("%Y-%m-%d %H:%M")
+        rows.append(
+            f"| {mark} | {escape(info.name)} | {escape(info.head or '—')} | {info.turns} | {updated} |"
+        )
+    return Markdown("\n".join(rows))
+
+
+def _use(magics: GeminiMagics, runner: CellRunner, rest: str) -> None:
+    name = rest.strip()
+    if not name or " " in name:
+        raise CellError("usage: %gemini use NAME")
+    chain = runner.store.set_active(runner.notebook, name)
+    state = f"continuing at {chain.head}" if chain.head else "a new conversation"
+    print(f"Using chain {name!r} ({state}).")
+
+
+def _new(magics: GeminiMagics, runner: CellRunner, rest: str) -> None:
+    name = rest.strip() or runner.store.active_name(runner.notebook)
+    runner.store.reset(runner.notebook, name)
+    print(f"Chain {name!r}: the next prompt starts a new conversation (history kept).")
+
+
+def _history(magics: GeminiMagics, runner: CellRunner, rest: str) -> Any:
+    from IPython.display import Markdown
+
+    name = rest.strip() or runner.store.active_name(runner.notebook)
+    chain = runner.store.chain(runner.notebook, name)
+    turns = chain.turns()
+    if not turns:
+        return Markdown(f"Chain `{escape(name)}` has no turns yet.")
+    head = chain.head
+    rows = ["| # | interaction | model | status | tokens | prompt |", "|---|---|---|---|---|---|"]
+    for number, turn in enumerate(turns, 1):
+        marker = " ◀ head" if turn.interaction_id and turn.interaction_id == head else ""
+        prompt = turn.prompt if len(turn.prompt) <= 60 else turn.prompt[:59] + "…"
+        tokens = "" if turn.total_tokens is None else f"{turn.total_tokens:,}"
+        rows.append(
+            f"| {number} | {escape(turn.interaction_id or '—')}{marker} | {escape(turn.model)} | "
+            f"{turn.status} | {tokens} | {escape(prompt)} |"
+        )
+    return Markdown(f"**Chain `{escape(name)}`**\n\n" + "\n".join(rows))

@@ -1,0 +1,61 @@
+"""The live view of a streaming answer: Markdown in a display handle, updated at most ~30 times a second.
+
+Updates are coalesced by time, so a fast stream costs the front end a bounded number of renders however
+many events arrive; the final flush shows everything. When the turn ends the live output is emptied and
+the final view (the cell's result) takes its place.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from .. import blocks as b
+from . import static
+
+MAX_UPDATES_PER_SECOND = 30
+
+
+class LiveView:
+    def __init__(self, title: str, show_thoughts: bool = True, clock: Any = time.monotonic) -> None:
+        self.title = title
+        self.show_thoughts = show_thoughts
+        self._clock = clock
+        self._handle: Any = None
+        self._last = 0.0
+        self._pending: list[b.Block] | None = None
+        self.updates = 0  # how many times the front end was asked to render
+
+    def start(self) -> None:
+        from IPython.display import display
+
+        self._handle = display(self._bundle(f"*{static.escape(self.title)}…*"), raw=True, display_id=True)
+
+    def update(self, blocks: list[b.Block]) -> None:
+        """Called for every event that changed the blocks; renders only if enough time has passed."""
+        now = self._clock()
+        if now - self._last < 1.0 / MAX_UPDATES_PER_SECOND:
+            self._pending = blocks
+            return
+        self._render(blocks, now)
+
+    def flush(self) -> None:
+        if self._pending is not None:
+            self._render(self._pending, self._clock())
+
+    def finish(self) -> None:
+        """Empty the live output: the final view replaces it."""
+        if self._handle is not None:
+            self._handle.update({"text/plain": ""}, raw=True)
+
+    def _render(self, blocks: list[b.Block], now: float) -> None:
+        self._pending = None
+        self._last = now
+        self.updates += 1
+        if self._handle is not None:
+            text = static.to_markdown(blocks, self.show_thoughts, f"*{static.escape(self.title)}…*")
+            self._handle.update(self._bundle(text), raw=True)
+
+    @staticmethod
+    def _bundle(text: str) -> dict[str, Any]:
+        return {"text/markdown": text, "text/plain": text}

@@ -1,0 +1,133 @@
+"""The final view of a result: rich widgets in a live kernel, with a static fallback in the same output.
+
+The widgets show our own structure (accordion for thoughts, images, code with its output); every piece
+of model text inside them is displayed as Markdown through ``Output.append_display_data`` so JupyterLab's
+sanitising renderer shows it. ``Output.append_display_data`` (not ``with out:``) keeps outputs where they
+belong under ipykernel 7 and in notebooks saved by nbconvert.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .. import blocks as b
+from . import static
+
+if TYPE_CHECKING:
+    from ..turn import Result
+
+EMULATOR_BADGE = "`offline emulator` — simulated answer; set GEMINI_API_KEY to use Gemini"
+
+
+def header(result: Result) -> str:
+    lines = [f"*Note: {static.escape(note)}*" for note in result.notes]
+    if result.backend == "offline emulator":
+        lines.insert(0, EMULATOR_BADGE)
+    if result.status not in ("completed", "requires_action", "in_progress"):
+        problem = f": {static.escape(result.error)}" if result.error else ""
+        lines.append(f"**{result.status.capitalize()}**{problem}")
+    return "\n\n".join(lines)
+
+
+def footer(result: Result) -> str:
+    tokens = result.usage.get("total_tokens")
+    parts = [result.model or "?", result.id or "no id"]
+    if tokens is not None:
+        parts.append(f"{tokens:,} tokens")
+    parts.append(f"{result.elapsed:.1f} s")
+    return "<sub>" + " · ".join(static.escape(p) for p in parts) + "</sub>"
+
+
+def markdown(result: Result) -> str:
+    text = static.to_markdown(result.blocks, result.show_thoughts, header(result), footer(result))
+    if result.show_json and result.interaction is not None:
+        raw = result.interaction.model_dump_json(indent=1, exclude_none=True)
+        text += "\n\n**Interaction JSON**\n\n" + static.fence(raw, "json")
+    return text
+
+
+def plain(result: Result) -> str:
+    """The text/plain form: what a terminal or a text-only reader should see."""
+    lines = [note for note in result.notes]
+    if result.backend == "offline emulator":
+        lines.insert(0, "[offline emulator]")
+    if result.error:
+        lines.append(f"{result.status}: {result.error}")
+    lines.append(result.text.strip() or f"({result.status}, no text)")
+    tokens = result.usage.get("total_tokens")
+    lines.append(
+        f"-- {result.model or '?'} · {result.id or 'no id'}"
+        + (f" · {tokens:,} tokens" if tokens is not None else "")
+        + f" · {result.elapsed:.1f} s"
+    )
+    return "\n".join(lines)
+
+
+def metadata(result: Result) -> dict[str, Any]:
+    return {"gemini": {"interaction_id": result.id, "model": result.model, "status": result.status}}
+
+
+def bundle(result: Result) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(data, metadata) for IPython's display: static Markdown/PNG, plus a widget view in a kernel."""
+    text = markdown(result)
+    data = static.bundle(text, result.blocks)
+    data["text/plain"] = plain(result)
+    if in_kernel():
+        widget = build_widget(result)
+        data["application/vnd.jupyter.widget-view+json"] = {
+            "model_id": widget.model_id,
+            "version_major": 2,
+            "version_minor": 0,
+        }
+    return data, metadata(result)
+
+
+def in_kernel() -> bool:
+    """True in a Jupyter kernel (widgets and display updates reach a front end), False in a terminal."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def _markdown_output(text: str) -> Any:
+    import ipywidgets as w
+    from IPython.display import Markdown
+
+    out = w.Output()
+    if text.strip():
+        out.append_display_data(Markdown(text))
+    return out
+
+
+def build_widget(result: Result) -> Any:
+    """A VBox with one view per block; thoughts collapsed in an accordion."""
+    import ipywidgets as w
+
+    children: list[Any] = []
+    top = header(result)
+    if top:
+        children.append(_markdown_output(top))
+    for block in result.blocks:
+        if isinstance(block, b.ThoughtBlock):
+            if result.show_thoughts and block.summary.strip():
+                accordion = w.Accordion(children=[_markdown_output(static.safe_markdown(block.summary))])
+                accordion.set_title(0, "Thoughts")
+                accordion.selected_index = None
+                children.append(accordion)
+        elif isinstance(block, b.ImageBlock):
+            if block.data:
+                fmt = block.mime_type.split("/")[-1]
+                children.append(w.Image(value=block.data, format=fmt, layout=w.Layout(max_width="512px")))
+        else:
+            children.append(_markdown_output(static.block_markdown(block, result.show_thoughts)))
+    sources = static.citations_markdown(result.blocks)
+    if sources and not any(isinstance(x, b.TextBlock) and "Sources" in x.text for x in result.blocks):
+        children.append(_markdown_output(sources))
+    if result.show_json and result.interaction is not None:
+        raw = result.interaction.model_dump_json(indent=1, exclude_none=True)
+        children.append(_markdown_output(static.fence(raw, "json")))
+    children.append(_markdown_output(footer(result)))
+    return w.VBox(children, layout=w.Layout(width="100%"))

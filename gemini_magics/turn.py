@@ -1,0 +1,189 @@
+"""One turn: build the create request, run it (streamed or not), and produce the result object.
+
+Rendering is not done here: a streamed turn reports progress to a callback and the caller decides what
+to show. Interrupts (Ctrl-C) end the stream at once and keep what arrived, marked ``interrupted``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import blocks as b
+from .backend import Backend, BackendError
+
+
+@dataclass
+class Result:
+    """What a ``%%gemini`` cell gives back: text, images, parsed JSON, ids, and the SDK interaction."""
+
+    id: str | None
+    status: str
+    model: str | None
+    blocks: list[b.Block] = field(default_factory=list)
+    usage: dict[str, Any] = field(default_factory=dict)
+    interaction: Any = None  # the SDK's Interaction, when the service returned one
+    elapsed: float = 0.0
+    backend: str = ""
+    notes: list[str] = field(default_factory=list)
+    error: str | None = None
+    show_thoughts: bool = True
+    show_json: bool = False
+
+    @property
+    def text(self) -> str:
+        """The answer's text (model output only: no thoughts, no tool output)."""
+        return "".join(x.text for x in self.blocks if isinstance(x, b.TextBlock))
+
+    @property
+    def thoughts(self) -> list[str]:
+        return [x.summary for x in self.blocks if isinstance(x, b.ThoughtBlock) and x.summary]
+
+    @property
+    def image_bytes(self) -> list[bytes]:
+        return [x.data for x in self.blocks if isinstance(x, b.ImageBlock) and x.data]
+
+    @property
+    def images(self) -> list[Any]:
+        """The images as PIL images (Pillow needed); ``image_bytes`` has the raw bytes."""
+        from io import BytesIO
+
+        from PIL import Image
+
+        return [Image.open(BytesIO(data)) for data in self.image_bytes]
+
+    @property
+    def json(self) -> Any:
+        """The answer parsed as JSON (structured output); ``None`` when it is not JSON."""
+        text = self.text.strip()
+        if text.startswith("```"):
+            text = text.strip("`").removeprefix("json").strip()
+        try:
+            return json.loads(text)
+        except ValueError:
+            return None
+
+    @property
+    def function_calls(self) -> list[b.FunctionCallBlock]:
+        return [x for x in self.blocks if isinstance(x, b.FunctionCallBlock)]
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("completed", "requires_action") and self.error is None
+
+    def __repr__(self) -> str:
+        size = f"{len(self.text)} chars"
+        if self.image_bytes:
+            size += f", {len(self.image_bytes)} image(s)"
+        return f"<gemini Result {self.id or '-'} {self.status}: {size}>"
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> tuple[dict, dict]:
+        from .render import view
+
+        return view.bundle(self)
+
+
+def input_blocks(parts: list[Any]) -> str | list[dict[str, Any]]:
+    """Prompt parts (text, and image objects from interpolation) → the create request's ``input``."""
+    if all(isinstance(p, str) for p in parts):
+        return "".join(parts)
+    out: list[dict[str, Any]] = []
+    for part in parts:
+        if isinstance(part, str):
+            if part.strip():
+                out.append({"type": "text", "text": part})
+        else:
+            data, mime = image_payload(part)
+            out.append({"type": "image", "data": base64.b64encode(data).decode("ascii"), "mime_type": mime})
+    return out
+
+
+def image_payload(value: Any) -> tuple[bytes, str]:
+    """Bytes and MIME type of an image given as bytes or a PIL image."""
+    if isinstance(value, bytes | bytearray):
+        data = bytes(value)
+    elif hasattr(value, "save"):
+        from io import BytesIO
+
+        buffer = BytesIO()
+        value.save(buffer, format="PNG")
+        data = buffer.getvalue()
+    else:
+        raise BackendError(f"cannot send a {type(value).__name__} as an image")
+    if data.startswith(b"\xff\xd8\xff"):
+        return data, "image/jpeg"
+    if data.startswith(b"GIF8"):
+        return data, "image/gif"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return data, "image/webp"
+    return data, "image/png"
+
+
+def run(backend: Backend, params: dict[str, Any], stream: bool,
+        on_progress: Callable[[list[b.Block]], None] | None = None) -> Result:
+    """Run one interaction; never raises for service failures (they land in ``Result.error``)."""
+    started = time.monotonic()
+    label = backend.target().label
+    result = Result(id=None, status="in_progress", model=params.get("model") or params.get("agent"),
+                    backend=label)
+    try:
+        if stream:
+            _run_streamed(backend, params, result, on_progress)
+        else:
+            interaction = backend.create(params)
+            _absorb(result, interaction)
+    except BackendError as exc:
+        result.status, result.error = "failed", str(exc)
+    except KeyboardInterrupt:
+        result.status = "interrupted"
+    result.elapsed = time.monotonic() - started
+    return result
+
+
+def _absorb(result: Result, interaction: Any) -> None:
+    result.interaction = interaction
+    result.id = interaction.id or result.id
+    result.status = str(interaction.status)
+    steps = [s.model_dump(mode="json", exclude_none=True) for s in interaction.steps or []]
+    result.blocks = b.from_steps(steps)
+    if interaction.usage is not None:
+        result.usage = interaction.usage.model_dump(exclude_none=True)
+    if interaction.errors:
+        result.error = "; ".join(str(e.message) for e in interaction.errors if e.message) or "failed"
+
+
+def _run_streamed(backend: Backend, params: dict[str, Any], result: Result,
+                  on_progress: Callable[[list[b.Block]], None] | None) -> None:
+    assembler = b.Assembler()
+    rebuilder = b.StepRebuilder()
+    events = backend.stream(params)
+    try:
+        for event in events:
+            kind = event.get("event_type")
+            if kind in ("interaction.created", "interaction.completed"):
+                info = event.get("interaction") or {}
+                result.id = info.get("id") or result.id
+                result.status = info.get("status") or result.status
+                if info.get("usage"):
+                    result.usage = info["usage"]
+                if kind == "interaction.completed":
+                    rebuilder.finish(info)
+            elif kind == "interaction.status_update":
+                result.status = event.get("status") or result.status
+            elif kind == "error":
+                error = event.get("error") or {}
+                result.error = backend.scrub(str(error.get("message") or "the service reported an error"))
+            rebuilder.feed(event)
+            if assembler.feed(event) and on_progress is not None:
+                on_progress(assembler.blocks)
+    finally:
+        events.close()
+        result.blocks = assembler.blocks
+    if result.status == "in_progress":  # the stream ended without a completion: it was cut
+        result.status = "failed"
+        result.error = result.error or "the stream ended before the answer was complete"
+    result.interaction = rebuilder.interaction()
