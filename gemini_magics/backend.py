@@ -45,9 +45,10 @@ class Target:
 class Backend:
     """Owns the SDK client, created on first use (importing google.genai costs about a second)."""
 
-    def __init__(self, setting: str = "auto", emulator_agent_seconds: float = 20.0) -> None:
+    def __init__(self, setting: str = "auto", emulator_agent_seconds: float = 20.0, retries: int = 4) -> None:
         self.setting = setting
         self.emulator_agent_seconds = emulator_agent_seconds
+        self.retries = retries  # the SDK's own retries of 408/409/429/5xx (with backoff)
         self._key: str | None = None  # set by ``%gemini key``; wins over the environment
         self._client: Any = None
         self._client_for: tuple[Target, str | None] | None = None
@@ -103,13 +104,17 @@ class Backend:
         from google import genai
         from google.genai import types
 
+        retry = types.HttpRetryOptions(attempts=max(1, self.retries + 1))
         if target.kind == "gemini":
             if not key:
-                raise BackendError("no API key: set GEMINI_API_KEY, or run %gemini key, or use the emulator "
-                                   "(%config GeminiMagics.backend = 'emulator')")
-            return genai.Client(api_key=key)
+                raise BackendError(
+                    "no API key: set GEMINI_API_KEY, or run %gemini key, or use the emulator "
+                    "(%config GeminiMagics.backend = 'emulator')"
+                )
+            return genai.Client(api_key=key, http_options=types.HttpOptions(retry_options=retry))
         base_url = target.base_url if target.kind == "url" else self._emulator_url()
-        return genai.Client(api_key=key or EMULATOR_KEY, http_options=types.HttpOptions(base_url=base_url))
+        http = types.HttpOptions(base_url=base_url, retry_options=retry)
+        return genai.Client(api_key=key or EMULATOR_KEY, http_options=http)
 
     def _emulator_url(self) -> str:
         if self._emulator is None:
@@ -169,8 +174,10 @@ class Backend:
             else:
                 text = f"{where} failed: {kind}: {message}"
         elif status in (401, 403) or "API key" in message:
-            text = (f"{where} refused the API key (HTTP {status}): {message} — set GEMINI_API_KEY or run "
-                    "%gemini key")
+            text = (
+                f"{where} refused the API key (HTTP {status}): {message} — set GEMINI_API_KEY or run "
+                "%gemini key"
+            )
         elif status == 404:
             text = f"not found (HTTP 404): {message}"
         elif status == 429:

@@ -14,7 +14,7 @@ from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
-from traitlets import Bool, CaselessStrEnum, Float, Unicode, observe
+from traitlets import Bool, CaselessStrEnum, Float, Int, Unicode, observe
 
 from . import catalog, options
 
@@ -39,6 +39,7 @@ class GeminiMagics(Magics):
     notebook = Unicode(
         "", help="Key of this notebook's chains ('' = the notebook path or kernel session)."
     ).tag(config=True)
+    retries = Int(4, help="How often the SDK retries 408/409/429/5xx answers (0 = never).").tag(config=True)
     emulator_agent_seconds = Float(20.0, help="How long the emulator's research agent runs.").tag(config=True)
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
@@ -91,7 +92,7 @@ class GeminiMagics(Magics):
             from .chain import ChainStore, default_store_path
 
             path = Path(self.chain_db) if self.chain_db else default_store_path()
-            backend = Backend(self.backend, self.emulator_agent_seconds)
+            backend = Backend(self.backend, self.emulator_agent_seconds, self.retries)
             from .render.view import in_kernel
 
             self._runner = CellRunner(backend, ChainStore(path), self.notebook_key(), live=in_kernel())
@@ -108,11 +109,12 @@ class GeminiMagics(Magics):
         session = getattr(getattr(kernel, "session", None), "session", None)
         return f"session:{session or self._fallback_session}"
 
-    @observe("backend", "emulator_agent_seconds", "chain_db", "notebook")
+    @observe("backend", "emulator_agent_seconds", "retries", "chain_db", "notebook")
     def _reset_runner(self, change: Any) -> None:
-        if self._runner is not None:
-            self._runner.backend.close()
-            self._runner.store.close()
+        runner = getattr(self, "_runner", None)  # config may set traits before __init__ finished
+        if runner is not None:
+            runner.backend.close()
+            runner.store.close()
         self._runner = None
 
     def close(self) -> None:
