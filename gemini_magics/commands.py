@@ -9,28 +9,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from . import options
 from .cell import CellError, Defaults
+from .options import SUBCOMMANDS, help_text
 from .render.static import escape
 
 if TYPE_CHECKING:
     from .cell import CellRunner
     from .magics import GeminiMagics
-
-SUBCOMMANDS = {
-    "help": "every flag and subcommand",
-    "key": "enter an API key (hidden input, kept in memory only)",
-    "chains": "this notebook's chains",
-    "use": "use NAME: continue the named chain in the following cells",
-    "new": "start a fresh conversation on the current chain",
-    "history": "the current chain's turns with ids, models, statuses and tokens",
-}
-
-
-def help_text() -> str:
-    rows = "\n".join(f"  %gemini {name:<8} {text}" for name, text in SUBCOMMANDS.items())
-    forced = "  %gemini -- TEXT  send TEXT even if it starts with a subcommand"
-    return f"{options.usage()}\nSubcommands:\n{rows}\n{forced}\n"
 
 
 def dispatch(magics: GeminiMagics, runner: CellRunner, line: str) -> Any:

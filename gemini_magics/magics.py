@@ -123,8 +123,6 @@ class GeminiMagics(Magics):
 
 def attach_usage() -> None:
     """``%%gemini?`` shows the magic's docstring: make it list every flag and subcommand."""
-    from .commands import help_text
-
     GeminiMagics.gemini.__doc__ = (
-        "Send a prompt to Gemini; consecutive cells continue one conversation.\n\n" + (help_text())
+        "Send a prompt to Gemini; consecutive cells continue one conversation.\n\n" + options.help_text()
     )

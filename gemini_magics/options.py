@@ -96,6 +96,22 @@ EXAMPLES = """Examples:
 """
 
 
+SUBCOMMANDS = {
+    "help": "every flag and subcommand",
+    "key": "enter an API key (hidden input, kept in memory only)",
+    "chains": "this notebook's chains",
+    "use": "use NAME: continue the named chain in the following cells",
+    "new": "start a fresh conversation on the current chain",
+    "history": "the current chain's turns with ids, models, statuses and tokens",
+}
+
+
+def help_text() -> str:
+    rows = "\n".join(f"  %gemini {name:<8} {text}" for name, text in SUBCOMMANDS.items())
+    forced = "  %gemini -- TEXT  send TEXT even if it starts with a subcommand"
+    return f"{usage()}\nSubcommands:\n{rows}\n{forced}\n"
+
+
 def usage() -> str:
     """Every flag with its help and examples, for ``%%gemini?`` and ``%gemini help``."""
     return PARSER.format_help() + "\n" + EXAMPLES
