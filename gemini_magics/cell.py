@@ -220,7 +220,11 @@ class CellRunner:
             "total_tokens": usage.get("total_tokens"),
         }
         if result.status == "completed" and result.id:
-            chain.complete(turn_id, **fields)
+            if not chain.complete(turn_id, **fields):
+                result.notes.append(
+                    "another kernel continued this chain meanwhile: this answer is kept in %gemini history "
+                    "but the conversation continues from the other kernel's turn"
+                )
         else:
             status = (
                 result.status
