@@ -15,11 +15,13 @@ _registered: Any = None
 
 def load_ipython_extension(ipython: Any) -> None:
     global _registered
-    from .magics import GeminiMagics, attach_usage
+    from .magics import GeminiMagics, attach_usage, keep_question_marks
 
     attach_usage()
     _registered = GeminiMagics(shell=ipython)
     ipython.register_magics(_registered)
+    if keep_question_marks not in ipython.input_transformers_cleanup:
+        ipython.input_transformers_cleanup.append(keep_question_marks)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
@@ -28,4 +30,8 @@ def unload_ipython_extension(ipython: Any) -> None:
         _registered.close()
         for kind in ("line", "cell"):
             ipython.magics_manager.magics[kind].pop("gemini", None)
+        from .magics import keep_question_marks
+
+        while keep_question_marks in ipython.input_transformers_cleanup:
+            ipython.input_transformers_cleanup.remove(keep_question_marks)
         _registered = None

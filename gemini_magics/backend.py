@@ -49,6 +49,7 @@ class Backend:
         self.setting = setting
         self.emulator_agent_seconds = emulator_agent_seconds
         self.retries = retries  # the SDK's own retries of 408/409/429/5xx (with backoff)
+        self.emulator_directives = ""  # applied by the in-kernel emulator to every request, e.g. "rate=40"
         self._key: str | None = None  # set by ``%gemini key``; wins over the environment
         self._client: Any = None
         self._client_for: tuple[Target, str | None] | None = None
@@ -118,9 +119,14 @@ class Backend:
 
     def _emulator_url(self) -> str:
         if self._emulator is None:
-            from .emulator import EmulatorServer, Settings
+            from .emulator import EmulatorServer, Settings, directives
 
-            self._emulator = EmulatorServer(Settings(agent_seconds=self.emulator_agent_seconds))
+            try:
+                faults = directives.parse(self.emulator_directives)
+            except ValueError as exc:
+                raise BackendError(f"GeminiMagics.emulator_directives: {exc}") from None
+            settings = Settings(agent_seconds=self.emulator_agent_seconds, faults=faults)
+            self._emulator = EmulatorServer(settings)
             self._emulator.start()
         return self._emulator.base_url
 
@@ -158,11 +164,26 @@ class Backend:
             raise self.translate(exc) from None
         return EventStream(sdk_stream, self)
 
+    def follow(
+        self, interaction_id: str, last_event_id: str | None = None, timeout: float | None = None
+    ) -> EventStream:
+        """The events of a (background) interaction, after ``last_event_id`` when resuming. ``timeout``
+        bounds connecting and every read, so a stream that goes silent ends in a ``BackendError``."""
+        try:
+            sdk_stream = self.client.interactions.get(
+                interaction_id, stream=True, last_event_id=last_event_id, timeout=timeout
+            )
+        except Exception as exc:
+            raise self.translate(exc) from None
+        return EventStream(sdk_stream, self)
+
     def translate(self, exc: BaseException) -> BackendError:
         """Any SDK or network failure → a one-line ``BackendError`` that says what to do."""
         if isinstance(exc, BackendError):
             return exc
         status = getattr(exc, "status_code", None)
+        if status is None and isinstance(getattr(exc, "code", None), int):  # google.genai.errors.APIError
+            status = exc.code  # type: ignore[attr-defined]
         message = _service_message(exc)
         where = self.target().label
         if status is None:
@@ -179,13 +200,15 @@ class Backend:
                 "%gemini key"
             )
         elif status == 404:
-            text = f"not found (HTTP 404): {message}"
+            text = f"not found (HTTP 404): {message} — check the model, agent or interaction ID"
         elif status == 429:
             text = f"rate limit or quota exceeded (HTTP 429): {message} — wait, then run the cell again"
         elif status >= 500:
             text = f"{where} is unavailable (HTTP {status}): {message} — try again shortly"
         else:
-            text = f"{where} refused the request (HTTP {status}): {message}"
+            text = (
+                f"{where} refused the request (HTTP {status}): {message} — check the cell's flags and prompt"
+            )
         return BackendError(self.scrub(" ".join(text.split())), status)
 
 
@@ -195,6 +218,10 @@ def _service_message(exc: BaseException) -> str:
         error = body.get("error", body)
         if isinstance(error, dict) and error.get("message"):
             return str(error["message"])
+    details = getattr(exc, "details", None)  # google.genai.errors.APIError: the service's error JSON
+    error = details.get("error") if isinstance(details, dict) else None
+    if isinstance(error, dict) and error.get("message"):
+        return str(error["message"])
     return str(exc)
 
 

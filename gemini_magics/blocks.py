@@ -62,6 +62,7 @@ class FunctionCallBlock:
     result: Any = None
     is_error: bool = False
     answered: bool = False
+    server: str = ""  # the MCP server that runs it (the service calls it, not the notebook)
 
 
 @dataclass
@@ -99,6 +100,13 @@ Block = (
     | UnknownBlock
 )
 
+_CALLS = (
+    "code_execution_call",
+    "function_call",
+    "google_search_call",
+    "url_context_call",
+    "mcp_server_tool_call",
+)
 _LINK = re.compile(r"<a\b[^>]*\bhref=\"([^\"]+)\"[^>]*>(.*?)</a>", re.IGNORECASE | re.DOTALL)
 _TAG = re.compile(r"<[^>]+>")
 
@@ -174,7 +182,7 @@ class Assembler:
             return [self._append(ThoughtBlock(summary, bool(step.get("signature"))))]
         if kind.endswith("_result") and self._attach_result(step):
             return []
-        if kind in ("code_execution_call", "function_call", "google_search_call", "url_context_call"):
+        if kind in _CALLS:
             return [self._append(self._call(step))]
         return [self._append(UnknownBlock(kind or "unknown", _preview(step)))]
 
@@ -197,8 +205,9 @@ class Assembler:
         block: Block
         if kind == "code_execution_call":
             block = CodeBlock(call_id, str(args.get("code") or ""), str(args.get("language") or "python"))
-        elif kind == "function_call":
-            block = FunctionCallBlock(call_id, str(step.get("name") or "?"), dict(args))
+        elif kind in ("function_call", "mcp_server_tool_call"):
+            server = str(step.get("server_name") or "")
+            block = FunctionCallBlock(call_id, str(step.get("name") or "?"), dict(args), server=server)
         elif kind == "google_search_call":
             block = SearchBlock(call_id, [str(q) for q in args.get("queries") or []])
         else:
@@ -278,7 +287,7 @@ class Assembler:
         if kind == "arguments_delta":
             self._arguments[index] = self._arguments.get(index, "") + str(delta.get("arguments") or "")
             return False
-        if kind in ("code_execution_call", "google_search_call", "url_context_call"):
+        if kind in ("code_execution_call", "google_search_call", "url_context_call", "mcp_server_tool_call"):
             return self._fill_call(last, delta)
         if kind and kind.endswith("_result"):
             return self._attach_result(delta)
@@ -295,6 +304,10 @@ class Assembler:
             block.queries = [str(q) for q in args.get("queries") or block.queries]
         elif isinstance(block, UrlContextBlock):
             block.urls = [str(u) for u in args.get("urls") or block.urls]
+        elif isinstance(block, FunctionCallBlock):  # an MCP tool call
+            block.arguments = dict(args) or block.arguments
+            block.name = str(delta.get("name") or block.name)
+            block.server = str(delta.get("server_name") or block.server)
         else:
             return False
         return True

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from . import catalog, options
+from . import catalog, media, options, tools
 from .backend import Backend, BackendError
 from .chain import Chain, ChainStore
 from .chain import Turn as ChainTurn
@@ -33,6 +33,9 @@ class Defaults:
     thinking: str = ""
     thoughts: bool = True
     max_chars: int = 200_000
+    max_tool_steps: int = tools.DEFAULT_MAX_STEPS
+    inline_limit: int = media.DEFAULT_INLINE_LIMIT
+    files_api: str = "auto"
 
 
 class CellRunner:
@@ -63,11 +66,23 @@ class CellRunner:
         notes: list[str] = []
         params = self._params(request, defaults, notes)
         try:
+            toolbox = tools.prepare(request, namespace, defaults.max_tool_steps)
+            attached = media.collect(request.images, request.files, namespace)
+        except (tools.ToolError, media.MediaError) as exc:
+            raise CellError(str(exc)) from None
+        if toolbox is not None:
+            toolbox.apply(params)
+        try:
             params["input"] = input_blocks(parts)
+            if attached:  # files first, then the prompt
+                prompt = params["input"]
+                text = [{"type": "text", "text": prompt}] if isinstance(prompt, str) else prompt
+                files = media.blocks(attached, self.backend, defaults.inline_limit, defaults.files_api)
+                params["input"] = files + text
         except BackendError as exc:
             raise CellError(str(exc)) from None
         chain = self._chain(request)
-        parent = request.branch_from or (chain.head if request.store else None)
+        parent = branch_point(request.branch_from, namespace) or (chain.head if request.store else None)
         if parent and request.store:
             params["previous_interaction_id"] = parent
         stream = defaults.stream if request.stream is None else request.stream
@@ -83,9 +98,12 @@ class CellRunner:
                     background=bool(params.get("background")),
                 )
             )
-        result = self._run(params, stream and not params.get("background"), show_thoughts)
-        if result.error and result.status == "failed" and parent and _lost(result, parent):
-            result = self._rebuild(chain, params, parent, show_thoughts, stream, turn_id)
+        result = self._run(params, stream and not params.get("background"), show_thoughts, toolbox)
+        # Re-send the transcript only for the chain's own head: a --from target the service does not know
+        # is not this chain's context, so its 404 is the answer.
+        lost = result.error and result.status == "failed" and parent and _lost(result, parent)
+        if lost and not request.branch_from:
+            result = self._rebuild(chain, params, parent, show_thoughts, stream, turn_id, toolbox)
             notes.append(
                 f"the service no longer knows interaction {parent}; the conversation was "
                 "re-sent from this notebook's transcript"
@@ -93,8 +111,12 @@ class CellRunner:
             turn_id = None  # _rebuild records its own turn
         result.notes[:0] = notes
         result.show_thoughts, result.show_json = show_thoughts, request.show_json
+        if request.save and result.ok:
+            _save_images(result, request.save)
         if turn_id is not None:
-            self._settle(chain, turn_id, result)
+            self._settle(chain, turn_id, result, branch=bool(request.branch_from))
+        if params.get("background") and result.id and result.status in ("in_progress", "queued"):
+            result = self._follow(result, request, show_thoughts)  # a live handle, or the end with --wait
         if request.variable:
             namespace[request.variable] = result
         return result
@@ -110,8 +132,8 @@ class CellRunner:
 
     def _params(self, request: options.CellRequest, defaults: Defaults, notes: list[str]) -> dict[str, Any]:
         params: dict[str, Any] = {}
-        if request.agent:
-            params["agent"] = request.agent
+        if request.agent or request.research:
+            params["agent"] = request.agent or defaults.agent
             params["background"] = True
             params["agent_config"] = {"type": "deep-research", "thinking_summaries": "auto"}
         else:
@@ -139,30 +161,34 @@ class CellRunner:
             params["store"] = False
         return params
 
-    def _run(self, params: dict[str, Any], stream: bool, show_thoughts: bool) -> Result:
+    def _run(
+        self, params: dict[str, Any], stream: bool, show_thoughts: bool, toolbox: tools.Toolbox | None = None
+    ) -> Result:
         if params.get("background"):
             return self._run_background(params)
+        calls_functions = toolbox is not None and bool(toolbox.functions)
         live = None
-        if stream and self.live:
+        if (stream or calls_functions) and self.live:  # function calls and results show as they happen
             from .render.live import LiveView
 
             live = LiveView(f"{_who(params)} is answering", show_thoughts)
             live.start()
         try:
-            return run(self.backend, params, stream, live.update if live else None)
+            if toolbox is not None and calls_functions:
+                result = tools.run_loop(self.backend, params, stream, live, toolbox)
+            else:
+                result = run(self.backend, params, stream, live.update if live else None)
         finally:
             if live is not None:
                 live.finish()
+        return tools.finish(result, toolbox)
 
-    def _run_background(self, params: dict[str, Any], poll: float = 1.0) -> Result:
-        """Start a background interaction and wait for it, polling (the research widget comes later)."""
+    def _run_background(self, params: dict[str, Any]) -> Result:
+        """Create a background interaction; it returns at once, ``_follow`` hands it to a tracker."""
         started = time.monotonic()
         label = self.backend.target().label
         try:
             interaction = self.backend.create(params)
-            while str(interaction.status) in ("in_progress", "queued"):
-                time.sleep(poll)
-                interaction = self.backend.get(interaction.id)
         except BackendError as exc:
             return Result(
                 None,
@@ -180,8 +206,17 @@ class CellRunner:
 
         result = Result(None, "in_progress", _who(params), backend=label)
         _absorb(result, interaction)
+        if result.error:  # the service's own error text may quote the key
+            result.error = self.backend.scrub(result.error)
         result.elapsed = time.monotonic() - started
         return result
+
+    def _follow(self, result: Result, request: options.CellRequest, show_thoughts: bool) -> Any:
+        """A running background interaction (its id is already in the chain store): a research tracker
+        follows it; the cell gets its live handle, or with ``--wait`` the final result."""
+        from .research.tasks import tasks_of
+
+        return tasks_of(self).started(result, wait=request.wait, show_thoughts=show_thoughts)
 
     def _rebuild(
         self,
@@ -191,6 +226,7 @@ class CellRunner:
         show_thoughts: bool,
         stream: bool,
         turn_id: int | None,
+        toolbox: tools.Toolbox | None = None,
     ) -> Result:
         """Continue a chain whose head expired by re-sending the local transcript as input."""
         if turn_id is not None:
@@ -204,12 +240,12 @@ class CellRunner:
         rebuilt = {k: v for k, v in params.items() if k != "previous_interaction_id"}
         rebuilt["input"] = [*history, {"type": "user_input", "content": content}]
         new_id = chain.record(ChainTurn(prompt=body_text(content), model=_who(params), rebuilt_from=lost))
-        result = self._run(rebuilt, stream, show_thoughts)
+        result = self._run(rebuilt, stream, show_thoughts, toolbox)
         self._settle(chain, new_id, result)
         return result
 
     @staticmethod
-    def _settle(chain: Chain, turn_id: int, result: Result) -> None:
+    def _settle(chain: Chain, turn_id: int, result: Result, branch: bool = False) -> None:
         usage = result.usage or {}
         fields = {
             "answer": result.text,
@@ -220,7 +256,13 @@ class CellRunner:
             "total_tokens": usage.get("total_tokens"),
         }
         if result.status == "completed" and result.id:
-            if not chain.complete(turn_id, **fields):
+            advanced = chain.complete(turn_id, **fields)
+            if not advanced and branch:
+                result.notes.append(
+                    "a branch: the chain's head stays where it was; continue this branch with "
+                    f"--from {result.id}"
+                )
+            elif not advanced:
                 result.notes.append(
                     "another kernel continued this chain meanwhile: this answer is kept in %gemini history "
                     "but the conversation continues from the other kernel's turn"
@@ -232,6 +274,28 @@ class CellRunner:
                 else "failed"
             )
             chain.update(turn_id, status=status, **fields)
+
+
+def branch_point(value: str | None, namespace: dict[str, Any]) -> str | None:
+    """``--from`` takes an interaction id, or the name of a variable holding a result (or an id string)."""
+    if value and value.isidentifier() and value in namespace:
+        found = getattr(namespace[value], "id", namespace[value])
+        if isinstance(found, str) and found:
+            return found
+    return value
+
+
+def _save_images(result: Result, directory: str) -> None:
+    """``--save DIR``: the answer's images as ``DIR/<interaction id>-<n>.png``, said in a note."""
+    if not result.image_bytes:
+        result.notes.append("--save: the answer has no images")
+        return
+    try:
+        paths = result.save(directory)
+    except OSError as exc:
+        result.notes.append(f"--save: cannot write to {directory} ({exc.strerror or type(exc).__name__})")
+        return
+    result.notes.append("saved " + ", ".join(str(p) for p in paths))
 
 
 def _who(params: dict[str, Any]) -> str:

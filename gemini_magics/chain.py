@@ -563,6 +563,34 @@ class Chain:
             self._update(db, turn_id, {**fields, "status": "completed"})
             return self._advance(db, turn_id)
 
+    def adopt(self, turn_id: int, finished: float, **fields: Any) -> bool:
+        """Complete a background turn (a research run) and make it the head, in one transaction.
+
+        It advances like ``complete`` when the head is still what it was sent after. When other turns moved
+        the head while it ran, it still becomes the head if it finished after the current head's turn was
+        sent (``finished``: seconds since the epoch): the newest answer is what the next cell asks about,
+        and the turns in between stay in the history (``--from`` continues them). Never across a reset.
+        """
+        with self.store._transaction(write=True) as db:
+            self._update(db, turn_id, {**fields, "status": "completed"})
+            turn = self._turn(db, turn_id)
+            head, segment = self._state(db)
+            if turn.segment != segment or turn.interaction_id is None:
+                return False
+            if head is None or head in (turn.interaction_id, turn.predecessor):
+                return self._advance(db, turn_id)
+            row = db.execute(
+                "SELECT MAX(created) FROM turns WHERE chain_id = ? AND segment = ? AND interaction_id = ?",
+                (self._id, segment, head),
+            ).fetchone()
+            if row[0] is not None and row[0] > finished:
+                return False
+            db.execute(
+                "UPDATE chains SET head = ?, updated = ? WHERE id = ?",
+                (turn.interaction_id, time.time(), self._id),
+            )
+            return True
+
     def _advance(self, db: sqlite3.Connection, turn_id: int) -> bool:
         turn = self._turn(db, turn_id)
         if turn.status != "completed":

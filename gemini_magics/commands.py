@@ -1,4 +1,5 @@
-"""``%gemini`` line subcommands: help, key, chains, use, new, history — or a one-line prompt.
+"""``%gemini`` line subcommands: help, key, chains, use, new, history, tasks, panel, wait, show, cancel —
+or a one-line prompt.
 
 A first word that names a subcommand is that subcommand; ``%gemini -- text`` always sends ``text``, and
 ``%gemini -m MODEL -- text`` sends it with flags.
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from .cell import CellError, Defaults
 from .options import SUBCOMMANDS, help_text
-from .render.static import escape
+from .render.static import code_span, escape
 
 if TYPE_CHECKING:
     from .cell import CellRunner
@@ -23,7 +24,9 @@ def dispatch(magics: GeminiMagics, runner: CellRunner, line: str) -> Any:
     if not words:
         raise CellError("write a prompt after %gemini, or run %gemini help")
     first, rest = words[0], (words[1] if len(words) > 1 else "")
-    defaults = Defaults(magics.model, magics.agent, magics.stream, magics.thinking, magics.thoughts)
+    defaults = Defaults(
+        magics.model, magics.agent, magics.stream, magics.thinking, magics.thoughts, **magics.tool_settings()
+    )
     if first in SUBCOMMANDS:
         return globals()[f"_{first}"](magics, runner, rest)
     flags, prompt = "", line.strip()
@@ -59,7 +62,7 @@ def _chains(magics: GeminiMagics, runner: CellRunner, rest: str) -> Any:
     infos = runner.store.chains(runner.notebook)
     active = runner.store.active_name(runner.notebook)
     if not infos:
-        return Markdown(f"No chains yet; the next `%%gemini` cell starts `{escape(active)}`.")
+        return Markdown(f"No chains yet; the next `%%gemini` cell starts {code_span(active)}.")
     rows = ["| | chain | head | turns | updated |", "|---|---|---|---|---|"]
     for info in infos:
         mark = "▶" if info.name == active else ""
@@ -92,7 +95,7 @@ def _history(magics: GeminiMagics, runner: CellRunner, rest: str) -> Any:
     chain = runner.store.chain(runner.notebook, name)
     turns = chain.turns()
     if not turns:
-        return Markdown(f"Chain `{escape(name)}` has no turns yet.")
+        return Markdown(f"Chain {code_span(name)} has no turns yet.")
     head = chain.head
     rows = ["| # | interaction | model | status | tokens | prompt |", "|---|---|---|---|---|---|"]
     for number, turn in enumerate(turns, 1):
@@ -103,4 +106,37 @@ def _history(magics: GeminiMagics, runner: CellRunner, rest: str) -> Any:
             f"| {number} | {escape(turn.interaction_id or '—')}{marker} | {escape(turn.model)} | "
             f"{turn.status} | {tokens} | {escape(prompt)} |"
         )
-    return Markdown(f"**Chain `{escape(name)}`**\n\n" + "\n".join(rows))
+    return Markdown(f"**Chain {code_span(name)}**\n\n" + "\n".join(rows))
+
+
+# -- background runs (gemini_magics/research) ----------------------------------------------------------
+
+
+def _tasks(magics: GeminiMagics, runner: CellRunner, rest: str) -> Any:
+    from .research import commands
+
+    return commands.tasks(runner, rest)
+
+
+def _panel(magics: GeminiMagics, runner: CellRunner, rest: str) -> Any:
+    from .research import commands
+
+    return commands.panel(runner, rest)
+
+
+def _wait(magics: GeminiMagics, runner: CellRunner, rest: str) -> Any:
+    from .research import commands
+
+    return commands.wait(runner, rest)
+
+
+def _show(magics: GeminiMagics, runner: CellRunner, rest: str) -> Any:
+    from .research import commands
+
+    return commands.show(runner, rest)
+
+
+def _cancel(magics: GeminiMagics, runner: CellRunner, rest: str) -> Any:
+    from .research import commands
+
+    return commands.cancel(runner, rest)

@@ -8,6 +8,7 @@ so the user reads one line and the cell still fails for nbval and papermill.
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,27 @@ class GeminiMagics(Magics):
     ).tag(config=True)
     retries = Int(4, help="How often the SDK retries 408/409/429/5xx answers (0 = never).").tag(config=True)
     emulator_agent_seconds = Float(20.0, help="How long the emulator's research agent runs.").tag(config=True)
+    emulator_directives = Unicode(
+        "", help="Directives for every request to the in-kernel emulator, e.g. 'rate=40' (paced streaming)."
+    ).tag(config=True)
+
+    max_tool_steps = Int(
+        10, help="Rounds of function calls (--tool) one cell answers before it stops a runaway loop."
+    ).tag(config=True)
+    inline_limit = Int(
+        20_000_000, help="Bytes of --image/--file data sent inline; beyond it Gemini gets them by Files API"
+    ).tag(config=True)
+    files_api = CaselessStrEnum(
+        ("auto", "on", "off"),
+        default_value="auto",
+        help="Files API for large files: auto (Gemini only), on (also a URL backend), off (always inline).",
+    ).tag(config=True)
+    research_stall = Float(
+        60.0, help="Seconds a background run's stream may stay silent before its tracker polls instead."
+    ).tag(config=True)
+    research_poll_max = Float(
+        10.0, help="Longest wait between two polls of a background run, in seconds (the backoff's cap)."
+    ).tag(config=True)
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
@@ -64,10 +86,20 @@ class GeminiMagics(Magics):
                 runner,
                 line,
                 cell,
-                Defaults(self.model, self.agent, self.stream, self.thinking, self.thoughts),
+                Defaults(
+                    self.model, self.agent, self.stream, self.thinking, self.thoughts, **self.tool_settings()
+                ),
             )
         except CellError as exc:
             raise UsageError(str(exc)) from None
+
+    def tool_settings(self) -> dict[str, Any]:
+        """The settings of tools and files, for ``Defaults``."""
+        return {
+            "max_tool_steps": self.max_tool_steps,
+            "inline_limit": self.inline_limit,
+            "files_api": self.files_api,
+        }
 
     def _cell(self, runner: Any, line: str, cell: str, defaults: Any) -> Any:
         from .cell import CellError
@@ -78,9 +110,14 @@ class GeminiMagics(Magics):
 
             if result.blocks or result.status != "failed":
                 display(result)
-            reason = result.error or f"the interaction ended {result.status}"
-            kept = " — what arrived is shown above" if result.blocks else ""
-            raise CellError(f"{result.status}: {reason}{kept}; the conversation was not advanced")
+            if result.status == "interrupted":
+                reason = "stopped with Ctrl-C"
+            else:
+                reason = " ".join((result.error or f"the interaction ended {result.status}").split())
+            kept = "; what arrived is shown above" if result.blocks else ""
+            # Backend messages already say what to do; the model's own failures and cuts do not.
+            advice = "" if " — " in reason or "run the cell again" in reason else " — run the cell again"
+            raise CellError(f"{result.status}: {reason}{kept}; the conversation was not advanced{advice}")
         return result
 
     # -- state -----------------------------------------------------------------------------------------
@@ -93,10 +130,26 @@ class GeminiMagics(Magics):
 
             path = Path(self.chain_db) if self.chain_db else default_store_path()
             backend = Backend(self.backend, self.emulator_agent_seconds, self.retries)
+            backend.emulator_directives = self.emulator_directives
+            backend.set_key(getattr(self, "_entered_key", None))
             from .render.view import in_kernel
 
             self._runner = CellRunner(backend, ChainStore(path), self.notebook_key(), live=in_kernel())
+            self._runner.tracking = self.tracking()
         return self._runner
+
+    def tracking(self) -> Any:
+        """How background runs are followed (``research_*`` settings) → the tracker's ``Timing``."""
+        from .research.tracker import Timing
+
+        cap = max(0.05, self.research_poll_max)
+        return Timing(stall=max(0.05, self.research_stall), poll_first=min(1.0, cap), poll_cap=cap)
+
+    @observe("research_stall", "research_poll_max")
+    def _new_tracking(self, change: Any) -> None:
+        runner = getattr(self, "_runner", None)
+        if runner is not None:
+            runner.tracking = self.tracking()  # for runs started from now on
 
     def notebook_key(self) -> str:
         """The notebook's path as the Jupyter server tells the kernel, else this kernel's session."""
@@ -109,10 +162,14 @@ class GeminiMagics(Magics):
         session = getattr(getattr(kernel, "session", None), "session", None)
         return f"session:{session or self._fallback_session}"
 
-    @observe("backend", "emulator_agent_seconds", "retries", "chain_db", "notebook")
+    @observe("backend", "emulator_agent_seconds", "emulator_directives", "retries", "chain_db", "notebook")
     def _reset_runner(self, change: Any) -> None:
         runner = getattr(self, "_runner", None)  # config may set traits before __init__ finished
         if runner is not None:
+            self._entered_key = runner.backend._key  # a key from %gemini key outlives %config changes
+            tasks = getattr(runner, "research_tasks", None)
+            if tasks is not None:
+                tasks.close()  # stop following (the runs go on; %gemini tasks re-attaches)
             runner.backend.close()
             runner.store.close()
         self._runner = None
@@ -126,3 +183,21 @@ def attach_usage() -> None:
     GeminiMagics.gemini.__doc__ = (
         "Send a prompt to Gemini; consecutive cells continue one conversation.\n\n" + options.help_text()
     )
+
+
+_QUESTION_LINE = re.compile(r"^([ \t]*(?:[\w.]+[ \t]*=[ \t]*)?)%gemini[ \t]+(\S.*\?)[ \t]*\r?\n?$")
+
+
+def keep_question_marks(lines: list[str]) -> list[str]:
+    """An input transformer: IPython reads a line ending in ``word?`` as a help request, so
+    ``%gemini What is Python?`` would show help on ``Python``. Such lines (also ``x = %gemini …?``) become
+    the magic call first."""
+    if lines and lines[0].startswith("%%"):
+        return lines  # a cell magic's body is its own text
+    out = []
+    for line in lines:
+        match = _QUESTION_LINE.match(line)
+        if match:
+            line = f"{match[1]}get_ipython().run_line_magic('gemini', {match[2]!r})\n"
+        out.append(line)
+    return out

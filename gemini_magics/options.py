@@ -11,6 +11,7 @@ import shlex
 from dataclasses import dataclass, field
 
 THINKING_LEVELS = ("minimal", "low", "medium", "high", "xhigh")
+BUILTIN_TOOLS = ("google_search", "code_execution", "url_context", "google_maps")
 
 
 class OptionsError(ValueError):
@@ -35,7 +36,18 @@ class CellRequest:
     branch_from: str | None = None
     store: bool = True
     background: bool = False
+    research: bool = False  # --research: the configured default agent
+    wait: bool = False  # block until a background interaction ends
     show_json: bool = False
+    tools: tuple[str, ...] = ()  # built-in tools
+    file_search: tuple[str, ...] = ()
+    mcp: tuple[str, ...] = ()  # NAME=URL
+    mcp_headers: tuple[str, ...] = ()  # NAME=VAR, or VAR with one --mcp
+    functions: tuple[str, ...] = ()  # --tool NAME
+    schema: str | None = None
+    images: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()
+    save: str | None = None
     extras: dict[str, object] = field(default_factory=dict)
 
 
@@ -73,12 +85,62 @@ def _parser() -> _Parser:
     p.add_argument("--max-tokens", type=int, help="maximum output tokens")
     p.add_argument("-n", "--new", action="store_true", help="start a fresh chain")
     p.add_argument("-c", "--chain", help="continue (or start) the named chain")
-    p.add_argument("--from", dest="branch_from", metavar="ID", help="branch from an earlier interaction")
+    p.add_argument(
+        "--from",
+        dest="branch_from",
+        metavar="ID",
+        help="branch from an earlier interaction: its id, or a variable holding a result",
+    )
     p.add_argument(
         "--no-store", dest="store", action="store_false", help="stateless turn: not stored, not continued"
     )
     p.add_argument("-b", "--background", action="store_true", help="run in the background")
+    p.add_argument(
+        "--research", action="store_true", help="run the default research agent (GeminiMagics.agent)"
+    )
+    p.add_argument(
+        "--wait", action="store_true", help="block until a background run ends (scripts, papermill, nbval)"
+    )
     p.add_argument("--json", dest="show_json", action="store_true", help="show the raw interaction JSON")
+    p.add_argument(
+        "--tools",
+        action="append",
+        metavar="LIST",
+        help=f"built-in tools, comma-separated: {', '.join(BUILTIN_TOOLS)}",
+    )
+    p.add_argument("--file-search", action="append", metavar="STORE", help="search this file search store")
+    p.add_argument("--mcp", action="append", metavar="NAME=URL", help="a remote MCP server")
+    p.add_argument(
+        "--mcp-headers",
+        action="append",
+        metavar="[NAME=]VAR",
+        help="HTTP headers for an MCP server: a dict variable",
+    )
+    p.add_argument(
+        "--tool",
+        dest="functions",
+        action="append",
+        metavar="NAME",
+        help="let the model call this notebook function",
+    )
+    p.add_argument(
+        "--schema", metavar="NAME", help="structured output: a pydantic model or JSON-schema dict variable"
+    )
+    p.add_argument(
+        "--image",
+        dest="images",
+        action="append",
+        metavar="X",
+        help="an image: path, URL or variable (bytes, PIL)",
+    )
+    p.add_argument(
+        "--file",
+        dest="files",
+        action="append",
+        metavar="X",
+        help="a file (PDF, text, audio...): path, URL or variable",
+    )
+    p.add_argument("--save", metavar="DIR", help="write generated images to DIR as <interaction id>-<n>.png")
     return p
 
 
@@ -92,6 +154,13 @@ EXAMPLES = """Examples:
   %%gemini --from v1_AbC…          branch from an earlier interaction
   %%gemini --no-store --no-stream  stateless, whole answer at once
   %%gemini --agent deep-research-pro-preview-12-2025
+  %%gemini --research              the default agent; a live progress widget, the kernel stays free
+  %%gemini --research --wait       block until the report is there (scripts, papermill, nbval)
+  %%gemini --tools google_search,url_context
+  %%gemini --tool get_weather --tool convert    call notebook functions
+  %%gemini person --schema Person  person.parsed is a Person
+  %%gemini --image cat.png --file report.pdf
+  %%gemini -m gemini-3.1-flash-image-preview --save out/
   %gemini What is 2 + 2?           a one-line prompt
 """
 
@@ -103,6 +172,11 @@ SUBCOMMANDS = {
     "use": "use NAME: continue the named chain in the following cells",
     "new": "start a fresh conversation on the current chain",
     "history": "the current chain's turns with ids, models, statuses and tokens",
+    "tasks": "background runs of this notebook; re-attaches to running ones (after a restart)",
+    "panel": "a live panel of this notebook's background runs, with cancel and show buttons",
+    "wait": "wait [ID]: block until a background run ends (Ctrl-C stops waiting only)",
+    "show": "show [ID]: render a finished background run's report again",
+    "cancel": "cancel [ID]: cancel a running background interaction",
 }
 
 
@@ -132,6 +206,19 @@ def parse(line: str) -> CellRequest:
         raise OptionsError("--max-tokens must be a positive number")
     if ns.model and ns.agent:
         raise OptionsError("use either --model or --agent, not both")
+    if ns.research and ns.model:
+        raise OptionsError("--research runs an agent: it cannot be combined with --model")
+    if ns.wait and not (ns.background or ns.agent or ns.research):
+        raise OptionsError(
+            "--wait applies to background runs: use it with --agent, --research or --background"
+        )
+    if ns.research and ns.functions:
+        raise OptionsError("--tool runs notebook functions while the cell runs: not with --research")
+    if not ns.store and ns.research:
+        raise OptionsError(
+            "--no-store cannot be combined with --research: agents run in the background, and the service "
+            "requires store=true for background interactions"
+        )
     if not ns.store:
         for flag, used in (
             ("--chain", ns.chain),
@@ -146,5 +233,36 @@ def parse(line: str) -> CellRequest:
                 )
     if ns.new and ns.branch_from:
         raise OptionsError("--new starts a fresh chain; --from branches from an interaction: pick one")
+    _check_tools(ns)
     fields = vars(ns)
     return CellRequest(**fields)
+
+
+def _check_tools(ns: argparse.Namespace) -> None:
+    """Repeatable tool and file flags become tuples; names and forms are checked here, values in the cell."""
+    tools = tuple(t.strip() for item in ns.tools or () for t in item.split(",") if t.strip())
+    unknown = [t for t in tools if t not in BUILTIN_TOOLS]
+    if unknown:
+        raise OptionsError(f"unknown built-in tool {unknown[0]!r}; known: {', '.join(BUILTIN_TOOLS)}")
+    ns.tools = tuple(dict.fromkeys(tools))
+    ns.functions = tuple(f.strip() for item in ns.functions or () for f in item.split(",") if f.strip())
+    for name in (*ns.functions, *([ns.schema] if ns.schema else [])):
+        if not name.isidentifier():
+            raise OptionsError(
+                f"{name!r} is not a variable name (--tool and --schema name notebook variables)"
+            )
+    for spec in ns.mcp or ():
+        name, sep, url = spec.partition("=")
+        if not sep or not name.strip() or not url.lower().startswith(("https://", "http://")):
+            raise OptionsError(f"--mcp {spec}: write NAME=URL with an http(s) URL")
+    if len({s.partition("=")[0] for s in ns.mcp or ()}) < len(ns.mcp or ()):
+        raise OptionsError("--mcp: two servers with the same NAME")
+    if ns.mcp_headers and not ns.mcp:
+        raise OptionsError("--mcp-headers needs an --mcp server")
+    for flag in ("file_search", "mcp", "mcp_headers", "images", "files"):
+        setattr(ns, flag, tuple(getattr(ns, flag) or ()))
+    if ns.functions and (ns.background or ns.agent):
+        raise OptionsError(
+            "--tool runs notebook functions while the cell runs, so it cannot be combined with "
+            "--background or --agent"
+        )

@@ -11,6 +11,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from . import blocks as b
@@ -33,6 +34,7 @@ class Result:
     error: str | None = None
     show_thoughts: bool = True
     show_json: bool = False
+    parsed: Any = None  # structured output (--schema): a model instance, or what json.loads gives
 
     @property
     def text(self) -> str:
@@ -66,6 +68,13 @@ class Result:
             return json.loads(text)
         except ValueError:
             return None
+
+    def save(self, directory: str | Path) -> list[Path]:
+        """Write the images as ``DIR/<interaction id>-<n>.png`` (n from 1); the paths written."""
+        from .media import save_images
+
+        images = [(x.data, x.mime_type) for x in self.blocks if isinstance(x, b.ImageBlock) and x.data]
+        return save_images(images, directory, self.id or "image")
 
     @property
     def function_calls(self) -> list[b.FunctionCallBlock]:
@@ -123,13 +132,18 @@ def image_payload(value: Any) -> tuple[bytes, str]:
     return data, "image/png"
 
 
-def run(backend: Backend, params: dict[str, Any], stream: bool,
-        on_progress: Callable[[list[b.Block]], None] | None = None) -> Result:
+def run(
+    backend: Backend,
+    params: dict[str, Any],
+    stream: bool,
+    on_progress: Callable[[list[b.Block]], None] | None = None,
+) -> Result:
     """Run one interaction; never raises for service failures (they land in ``Result.error``)."""
     started = time.monotonic()
     label = backend.target().label
-    result = Result(id=None, status="in_progress", model=params.get("model") or params.get("agent"),
-                    backend=label)
+    result = Result(
+        id=None, status="in_progress", model=params.get("model") or params.get("agent"), backend=label
+    )
     try:
         if stream:
             _run_streamed(backend, params, result, on_progress)
@@ -140,6 +154,8 @@ def run(backend: Backend, params: dict[str, Any], stream: bool,
         result.status, result.error = "failed", str(exc)
     except KeyboardInterrupt:
         result.status = "interrupted"
+    if result.error:  # the service's own error text may quote the key
+        result.error = backend.scrub(result.error)
     result.elapsed = time.monotonic() - started
     return result
 
@@ -156,8 +172,12 @@ def _absorb(result: Result, interaction: Any) -> None:
         result.error = "; ".join(str(e.message) for e in interaction.errors if e.message) or "failed"
 
 
-def _run_streamed(backend: Backend, params: dict[str, Any], result: Result,
-                  on_progress: Callable[[list[b.Block]], None] | None) -> None:
+def _run_streamed(
+    backend: Backend,
+    params: dict[str, Any],
+    result: Result,
+    on_progress: Callable[[list[b.Block]], None] | None,
+) -> None:
     assembler = b.Assembler()
     rebuilder = b.StepRebuilder()
     events = backend.stream(params)

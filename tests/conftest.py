@@ -5,11 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
+from emulator_testing import TEST_AGENT_SECONDS, sdk_client
 
 from gemini_magics.emulator import EmulatorServer, Settings
-
-# Agents finish in about a second in tests (the default is tuned for demos).
-TEST_AGENT_SECONDS = 1.0
 
 
 @pytest.fixture(scope="session")
@@ -34,17 +32,6 @@ def make_emulator() -> Iterator[Callable[..., EmulatorServer]]:
     yield make
     for server in started:
         server.stop()
-
-
-def sdk_client(base_url: str, api_key: str = "test-key", retries: bool = False, **options: object):
-    """A real google-genai client for ``base_url``; without retries unless asked, so faults show."""
-    from google import genai
-    from google.genai import types
-
-    http = types.HttpOptions(base_url=base_url, **options)  # type: ignore[arg-type]
-    if not retries:
-        http.retry_options = types.HttpRetryOptions(attempts=1)
-    return genai.Client(api_key=api_key, http_options=http)
 
 
 @pytest.fixture

@@ -255,6 +255,9 @@ class Emulator:
                 history = self.store.history(previous)
             except KeyError as missing:
                 raise ApiError(404, f"Interaction {missing.args[0]} not found.") from None
+        turns = [i for i, step in enumerate(input_steps) if step.get("type") == "user_input"]
+        if len(turns) > 1:  # a multi-turn input (e.g. a re-sent transcript) is conversation history
+            history = history + input_steps[: turns[-1]]
         record = Record(
             id=new_interaction_id(),
             request=body,

@@ -30,6 +30,9 @@ KNOWN: dict[str, str] = {
     "expire": "seconds after completion at which this interaction expires (404 afterwards)",
     "fail": "end the interaction with status failed and this message",
     "unsafe_html": "answer with text carrying script, onerror and javascript: payloads",
+    "always_call": "after function results, call the same functions again (a runaway tool loop); holds for "
+    "the whole tool loop of the prompt that says it",
+    "invalid_json": "structured output (response_format) is cut in the middle: not valid JSON",
 }
 
 

@@ -187,6 +187,7 @@ def _list_arguments(key: str) -> Callable[[Any], dict[str, Any]]:
     def convert(arguments: Any) -> dict[str, Any]:
         value = arguments.get(key) if isinstance(arguments, Mapping) else None
         return {key: [str(v) for v in value]} if isinstance(value, list) else {}
+
     return convert
 
 
@@ -220,8 +221,9 @@ def _dict(value: Any) -> dict[str, Any]:
     return dict(value) if isinstance(value, Mapping) else {}
 
 
-def _call(step: Mapping[str, Any], arguments: Callable[[Any], dict[str, Any]], *names: str,
-          required: bool = False) -> dict[str, Any]:
+def _call(
+    step: Mapping[str, Any], arguments: Callable[[Any], dict[str, Any]], *names: str, required: bool = False
+) -> dict[str, Any]:
     """A *_call block. ``required``: 1.x requires id/name/arguments (function and MCP calls)."""
     out: dict[str, Any] = {"type": step["type"]}
     for key in ("id", *names):
@@ -241,8 +243,12 @@ def _result(step: Mapping[str, Any], result: Callable[[Any], Any], *extra: str) 
 
 def _required_result(step: Mapping[str, Any], *extra: str, for_delta: bool = False) -> dict[str, Any]:
     """function/mcp results: 1.x requires ``call_id`` and ``result`` on the block."""
-    return {"type": step["type"], "call_id": str(step.get("call_id") or ""),
-            "result": _tool_result(step.get("result"), for_delta=for_delta), **_pick(step, extra)}
+    return {
+        "type": step["type"],
+        "call_id": str(step.get("call_id") or ""),
+        "result": _tool_result(step.get("result"), for_delta=for_delta),
+        **_pick(step, extra),
+    }
 
 
 # One converter per GA tool step type that 1.x has a content block for. The same dict is a valid
@@ -262,8 +268,12 @@ _TOOL_BLOCKS: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
 }
 # What a block carries besides identifiers: a content.start shows the block without it.
 _PAYLOAD = ("arguments", "result", "is_error", "signature")
-_EMPTY_PAYLOAD = {"function_call": {"arguments": {}}, "mcp_server_tool_call": {"arguments": {}},
-                  "function_result": {"result": ""}, "mcp_server_tool_result": {"result": ""}}
+_EMPTY_PAYLOAD = {
+    "function_call": {"arguments": {}},
+    "mcp_server_tool_call": {"arguments": {}},
+    "function_result": {"result": ""},
+    "mcp_server_tool_result": {"result": ""},
+}
 _IDENTIFIERS = ("id", "call_id", "name", "server_name")
 
 
@@ -290,10 +300,20 @@ def step_to_outputs(step: Mapping[str, Any]) -> list[dict[str, Any]]:
 # -- the Interaction --------------------------------------------------------------------------------
 
 _KEPT_FIELDS = ("id", "object", "status", "created", "updated", "model", "agent", "previous_interaction_id")
-_USAGE_FIELDS = ("total_input_tokens", "total_output_tokens", "total_cached_tokens", "total_tool_use_tokens",
-                 "total_tokens", "total_thought_tokens")
-_USAGE_LISTS = ("input_tokens_by_modality", "output_tokens_by_modality", "cached_tokens_by_modality",
-                "tool_use_tokens_by_modality")
+_USAGE_FIELDS = (
+    "total_input_tokens",
+    "total_output_tokens",
+    "total_cached_tokens",
+    "total_tool_use_tokens",
+    "total_tokens",
+    "total_thought_tokens",
+)
+_USAGE_LISTS = (
+    "input_tokens_by_modality",
+    "output_tokens_by_modality",
+    "cached_tokens_by_modality",
+    "tool_use_tokens_by_modality",
+)
 
 
 def _usage(usage: Mapping[str, Any]) -> dict[str, Any]:
@@ -323,8 +343,12 @@ def interaction_to_legacy(resource: dict) -> dict:
         out["status"] = legacy_status(resource["status"])
     out["role"] = "model"
     if resource.get("steps") is not None:
-        out["outputs"] = [block for step in resource["steps"] if isinstance(step, Mapping)
-                          for block in step_to_outputs(step)]
+        out["outputs"] = [
+            block
+            for step in resource["steps"]
+            if isinstance(step, Mapping)
+            for block in step_to_outputs(step)
+        ]
     if isinstance(resource.get("usage"), Mapping):
         out["usage"] = _usage(resource["usage"])
     return out
@@ -332,9 +356,16 @@ def interaction_to_legacy(resource: dict) -> dict:
 
 # -- the event stream -------------------------------------------------------------------------------
 
-_DELTA_STEP = {"text": "model_output", "text_annotation_delta": "model_output", "image": "model_output",
-               "audio": "model_output", "video": "model_output", "document": "model_output",
-               "thought_summary": "thought", "thought_signature": "thought"}
+_DELTA_STEP = {
+    "text": "model_output",
+    "text_annotation_delta": "model_output",
+    "image": "model_output",
+    "audio": "model_output",
+    "video": "model_output",
+    "document": "model_output",
+    "thought_summary": "thought",
+    "thought_signature": "thought",
+}
 
 
 @dataclass
@@ -481,8 +512,9 @@ class LegacyEventTranslator:
         if kind in ("text", "text_annotation_delta"):
             if state.block_kind != "text":
                 out += self._open(state, {"type": "text", "text": ""})
-            text = _content_block({"type": "text", "text": delta.get("text"),
-                                   "annotations": delta.get("annotations")})
+            text = _content_block(
+                {"type": "text", "text": delta.get("text"), "annotations": delta.get("annotations")}
+            )
             out.append(self._delta(state, text or {"type": "text", "text": ""}))
         elif kind in _MEDIA:  # each media delta is a whole item: its own block
             out += self._open(state, {"type": kind})

@@ -15,8 +15,10 @@ behaviour a request triggers is documented in the README's emulator section; the
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
+import struct
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,15 +84,17 @@ async def _respond(turn: Turn) -> Behaviour:  # type: ignore[misc]
         async for item in tooling.run_builtin_tools(turn):
             yield item
         calls = tooling.function_calls_for(turn)
-        if calls:
-            for call in calls:
-                yield Emit(
-                    call,
-                    start=dict(call, arguments={}),
-                    deltas=[{"type": "arguments_delta", "arguments": content.dumps(call["arguments"])}],
-                )
-            yield Finish("requires_action")
-            return
+    else:
+        calls = calls_again(turn, results) if _conversation_directive(turn, "always_call") else []
+    if calls:
+        for call in calls:
+            yield Emit(
+                call,
+                start=dict(call, arguments={}),
+                deltas=[{"type": "arguments_delta", "arguments": content.dumps(call["arguments"])}],
+            )
+        yield Finish("requires_action")
+        return
     rate = number(turn.directives, "rate")
     delay = 1.0 / rate if rate else 0.0
     if content.wants_image(turn):
@@ -99,12 +103,17 @@ async def _respond(turn: Turn) -> Behaviour:  # type: ignore[misc]
     structured = turn.request.get("response_format") is not None
     if structured:
         text = content.structured_json(turn)
+        if turn.directives.get("invalid_json"):
+            text = text[: len(text) // 2]  # cut mid-value: not JSON any more
     elif results:
         text = tooling.answer_from_results(turn, results)
     elif turn.notes:
         text = tooling.notes_text(turn)
     else:
         text = compose_answer(turn)
+    seen = media_note(turn)
+    if seen and not structured:
+        text = f"{seen}\n\n{text}"
     block = {"type": "text", "text": text} if structured else tooling.cited_text(turn, text)
     deltas = content.text_deltas(block["text"], turn.directives)
     if block.get("annotations"):
@@ -113,6 +122,89 @@ async def _respond(turn: Turn) -> Behaviour:  # type: ignore[misc]
         # Spread over time: the engine sleeps between deltas; yield Pause first so a stall is visible.
         yield Pause(0)
     yield Emit({"type": "model_output", "content": [block]}, deltas=deltas, delay=delay)
+
+
+def _conversation_directive(turn: Turn, key: str) -> bool:
+    """A directive of this prompt or, for an input of tool results only, of the conversation's last prompt."""
+    if key in turn.directives:
+        return True
+    for step in reversed(turn.history + turn.input_steps):
+        if step.get("type") == "user_input":
+            text = " ".join(b.get("text", "") for b in step.get("content") or [] if b.get("type") == "text")
+            if text.strip():
+                return key in from_text(text)[0]
+    return False
+
+
+def calls_again(turn: Turn, results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``always_call``: the functions that just answered are called again with the same arguments."""
+    asked = {s.get("id"): s for s in turn.history + turn.input_steps if s.get("type") == "function_call"}
+    latest: list[dict[str, Any]] = []  # a re-sent conversation holds earlier rounds too: answer the last
+    for step in reversed(turn.input_steps):
+        if step.get("type") != "function_result":
+            break
+        latest.insert(0, step)
+    calls = []
+    for result in latest or results:
+        previous = asked.get(result.get("call_id"))
+        if previous is not None:
+            calls.append(
+                {
+                    "type": "function_call",
+                    "id": turn.new_id("call"),
+                    "name": previous.get("name"),
+                    "arguments": previous.get("arguments") or {},
+                }
+            )
+    return calls
+
+
+def media_note(turn: Turn) -> str:
+    """What the fake model sees besides text, e.g. "I see 1 image (256×256 PNG)." ("" when nothing)."""
+    seen: dict[str, list[str]] = {}
+    for step in turn.input_steps:
+        if step.get("type") != "user_input":
+            continue
+        for part in step.get("content") or []:
+            kind = part.get("type") if isinstance(part, dict) else None
+            if kind in ("image", "audio", "video", "document"):
+                seen.setdefault(kind, []).append(_describe_media(part))
+    if not seen:
+        return ""
+    parts = [f"{len(d)} {kind}{'s' if len(d) > 1 else ''} ({', '.join(d)})" for kind, d in seen.items()]
+    return "I see " + " and ".join(parts) + "."
+
+
+def _describe_media(part: dict[str, Any]) -> str:
+    """ "256×256 PNG" for image data whose header gives a size; else the MIME type and the size or URI."""
+    mime = str(part.get("mime_type") or "unknown type")
+    if not part.get("data"):
+        return f"{mime}, by URI" if part.get("uri") else mime
+    try:
+        data = base64.b64decode(part["data"])
+    except (ValueError, TypeError):
+        return f"{mime}, undecodable data"
+    size = None
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
+        size = struct.unpack(">II", data[16:24])
+    elif data[:6] in (b"GIF87a", b"GIF89a") and len(data) >= 10:
+        size = struct.unpack("<HH", data[6:10])
+    elif data[:3] == b"\xff\xd8\xff":
+        size = _jpeg_size(data)
+    if size:
+        return f"{size[0]}×{size[1]} {mime.split('/')[-1].upper()}"
+    return f"{mime}, {len(data):,} bytes"
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    pos = 2
+    while pos + 9 < len(data) and data[pos] == 0xFF:
+        marker, length = data[pos + 1], struct.unpack(">H", data[pos + 2 : pos + 4])[0]
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            height, width = struct.unpack(">HH", data[pos + 5 : pos + 9])
+            return width, height
+        pos += 2 + length
+    return None
 
 
 def summaries(turn: Turn) -> bool:

@@ -3,6 +3,10 @@
 Updates are coalesced by time, so a fast stream costs the front end a bounded number of renders however
 many events arrive; the final flush shows everything. When the turn ends the live output is emptied and
 the final view (the cell's result) takes its place.
+
+The live output is first displayed empty and is emptied again at the end: nbval ignores
+``update_display_data`` (it keeps an output as first displayed) while nbclient, nbconvert and JupyterLab
+apply every update (they keep the last one), so both kinds of tool store the same empty output.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from .. import blocks as b
 from . import static
 
 MAX_UPDATES_PER_SECOND = 30
+EMPTY: dict[str, str] = {"text/plain": ""}  # the live output as first displayed and as finally left
 
 
 class LiveView:
@@ -29,7 +34,8 @@ class LiveView:
     def start(self) -> None:
         from IPython.display import display
 
-        self._handle = display(self._bundle(f"*{static.escape(self.title)}…*"), raw=True, display_id=True)
+        self._handle = display(EMPTY, raw=True, display_id=True)  # the same as finish(): see the docstring
+        self._handle.update(self._bundle(f"*{static.escape(self.title)}…*"), raw=True)
 
     def update(self, blocks: list[b.Block]) -> None:
         """Called for every event that changed the blocks; renders only if enough time has passed."""
@@ -46,7 +52,7 @@ class LiveView:
     def finish(self) -> None:
         """Empty the live output: the final view replaces it."""
         if self._handle is not None:
-            self._handle.update({"text/plain": ""}, raw=True)
+            self._handle.update(EMPTY, raw=True)
 
     def _render(self, blocks: list[b.Block], now: float) -> None:
         self._pending = None

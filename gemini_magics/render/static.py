@@ -1,12 +1,15 @@
 """Static views: Markdown (and PNG) that read well in nbviewer, GitHub and nbconvert without widgets.
 
-Model output is untrusted. Its Markdown is passed to the front end's sanitising Markdown renderer, never
-as HTML; ``javascript:`` and other non-web link targets are neutralised first, and text we build around
-it (titles, URLs, names) is escaped.
+Model output is untrusted. Its Markdown is never sent as HTML, and raw HTML inside it is escaped: JupyterLab
+renders the Markdown of outputs produced in the session as *trusted*, without its sanitizer, so a
+``<script>`` or ``<img onerror=…>`` in the text would run (tests/browser/test_lab_security.py shows it). Link
+targets other than http(s), mailto, anchors and relative paths are neutralised, and text we build around
+model output (titles, URLs, names) is escaped.
 """
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from typing import Any
@@ -15,18 +18,110 @@ from .. import blocks as b
 
 _UNSAFE_LINK = re.compile(r"\]\(\s*<?\s*(?!https?:|mailto:|#|/)([a-z][a-z0-9+.-]*):", re.IGNORECASE)
 _UNSAFE_AUTOLINK = re.compile(r"<\s*(javascript|vbscript|data|file):[^>]*>", re.IGNORECASE)
+# Link destinations: inline links ``](dest`` and reference definitions ``[label]: dest``.
+_LINK_TARGET = re.compile(r"(\]\(\s*)(<[^>\n]*>|[^\s)]+)")
+_REFERENCE_TARGET = re.compile(r"(^ {0,3}\[[^\]\n]+\]:[ \t]*)(<[^>\n]*>|\S+)", re.MULTILINE)
+_SAFE_SCHEMES = ("http", "https", "mailto")
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+_KEPT_AUTOLINK = re.compile(r"(<(?:https?://|mailto:)[^\s<>]*>)", re.IGNORECASE)
+# TeX as JupyterLab finds it (it escapes HTML in math itself and hands it to MathJax).
+_MATH = re.compile(
+    r"(\$\$.+?\$\$|\$[^$\n]+?\$|\\\\?\(.+?\\\\?\)|\\\\?\[.+?\\\\?\]|\\begin\{([a-z]*\*?)\}.*?\\end\{\2\})",
+    re.DOTALL | re.IGNORECASE,
+)
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]#|<>~])")
 
 
 def safe_markdown(text: str) -> str:
-    """Model Markdown with link targets other than http(s)/mailto/anchors made inert."""
+    """Model Markdown with raw HTML shown as text and link targets other than http(s)/mailto made inert."""
     text = _UNSAFE_LINK.sub(lambda m: "](#blocked-" + m.group(1).lower() + "-link:", text)
-    return _UNSAFE_AUTOLINK.sub("`blocked link`", text)
+    text = _LINK_TARGET.sub(_inert_target, text)
+    text = _REFERENCE_TARGET.sub(_inert_target, text)
+    text = _UNSAFE_AUTOLINK.sub("`blocked link`", text)
+    return escape_html(text)
+
+
+def _inert_target(match: re.Match[str]) -> str:
+    """A link destination whose scheme, as a browser reads it, is not a web or mail one → an anchor."""
+    target = html.unescape(match.group(2).strip("<>"))  # CommonMark decodes entities in destinations
+    target = re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", target)  # ... and backslash escapes
+    target = re.sub(r"[\x00-\x20\x7f]", "", target)  # browsers drop tabs, newlines and leading controls
+    scheme = re.match(r"([a-z][a-z0-9+.-]*):", target, re.IGNORECASE)
+    if scheme is None or scheme.group(1).lower() in _SAFE_SCHEMES:
+        return match.group(0)
+    return match.group(1) + "#blocked-link"
+
+
+def escape_html(text: str) -> str:
+    """``<`` outside code fences and code spans → ``&lt;``: raw HTML in Markdown is shown, not parsed.
+
+    http(s) and mailto autolinks (``<https://…>``) are kept; code keeps its ``<`` (it is shown literally
+    there anyway)."""
+    out: list[str] = []
+    prose: list[str] = []
+    fence = ""
+    for line in text.splitlines(keepends=True):
+        opened = _FENCE.match(line)
+        if fence:
+            out.append(line)
+            closing = opened and opened.group(1)[0] == fence[0] and len(opened.group(1)) >= len(fence)
+            if closing and not line.strip().strip(fence[0]):
+                fence = ""
+        elif opened and not (opened.group(1)[0] == "`" and "`" in line.strip()[len(opened.group(1)) :]):
+            out.append(_escape_prose("".join(prose)))
+            prose = []
+            fence = opened.group(1)
+            out.append(line)
+        else:
+            prose.append(line)
+            continue
+    out.append(_escape_prose("".join(prose)))
+    return "".join(out)
+
+
+def _escape_prose(text: str) -> str:
+    """Escape ``<`` in text outside inline code spans (a run of N backticks up to the next run of N)."""
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        start = text.find("`", i)
+        if start < 0:
+            out.append(_escape_lt(text[i:]))
+            break
+        out.append(_escape_lt(text[i:start]))
+        run = len(text[start:]) - len(text[start:].lstrip("`"))
+        end = re.compile(r"(?<!`)" + "`" * run + r"(?!`)").search(text, start + run)
+        stop = end.end() if end else start + run  # no closing run: the backticks are literal
+        out.append(text[start:stop])
+        i = stop
+    return "".join(out)
+
+
+def _escape_lt(text: str) -> str:
+    """``<`` → ``&lt;``, but ``\\lt`` in TeX (an entity there would be shown as one) and kept in autolinks.
+
+    Math found here that JupyterLab does not take for math shows ``\\lt`` as text: never a raw ``<``."""
+    out: list[str] = []
+    pieces = _MATH.split(text)
+    for k in range(0, len(pieces), 3):  # split yields text, math, the environment group, text, …
+        parts = _KEPT_AUTOLINK.split(pieces[k])
+        out += [part if j % 2 else part.replace("<", "&lt;") for j, part in enumerate(parts)]
+        if k + 1 < len(pieces):
+            out.append(re.sub(r"<", r"\\lt ", pieces[k + 1]))
+    return "".join(out)
 
 
 def escape(text: str) -> str:
     """Literal text inside Markdown: no formatting, no HTML."""
     return _MD_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
+
+
+def code_span(text: str) -> str:
+    """Literal text as inline code; backslash escapes do not work inside a code span, so none are added."""
+    text = " ".join(str(text).split())
+    ticks = "`" * (max((len(m) for m in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if not text or text.startswith("`") or text.endswith("`") else ""
+    return f"{ticks}{pad}{text}{pad}{ticks}"
 
 
 def safe_url(url: str) -> str | None:
@@ -71,7 +166,8 @@ def block_markdown(block: b.Block, show_thoughts: bool = True) -> str:
         return "\n\n".join(parts)
     if isinstance(block, b.FunctionCallBlock):
         args = json.dumps(block.arguments, ensure_ascii=False, indent=1, default=str)
-        parts = [f"**Function call** `{escape(block.name)}`", fence(args, "json")]
+        title = f"**MCP tool** {code_span(f'{block.server}: {block.name}')}" if block.server else ""
+        parts = [title or f"**Function call** {code_span(block.name)}", fence(args, "json")]
         if block.answered:
             label = "**Function error**" if block.is_error else "**Function result**"
             shown = block.result if isinstance(block.result, str) else json.dumps(block.result, default=str)
@@ -88,7 +184,7 @@ def block_markdown(block: b.Block, show_thoughts: bool = True) -> str:
             status = block.statuses.get(url, "pending")
             lines.append(f"- {link(url, url)} — {escape(status)}")
         return "\n".join(lines)
-    return f"*[{escape(block.kind)} step]* `{escape(block.preview[:120])}`"
+    return f"*[{escape(block.kind)} step]* {code_span(block.preview[:120])}"
 
 
 def citations_markdown(block_list: list[b.Block]) -> str:

@@ -1,9 +1,9 @@
 """The final view of a result: rich widgets in a live kernel, with a static fallback in the same output.
 
 The widgets show our own structure (accordion for thoughts, images, code with its output); every piece
-of model text inside them is displayed as Markdown through ``Output.append_display_data`` so JupyterLab's
-sanitising renderer shows it. ``Output.append_display_data`` (not ``with out:``) keeps outputs where they
-belong under ipykernel 7 and in notebooks saved by nbconvert.
+of model text inside them is a Markdown display-data output appended to an ``Output`` widget's ``outputs``
+(what ``Output.append_display_data`` does) so JupyterLab's sanitising renderer shows it. Appending outputs
+(not ``with out:``) keeps them where they belong under ipykernel 7 and in notebooks saved by nbconvert.
 """
 
 from __future__ import annotations
@@ -94,11 +94,13 @@ def in_kernel() -> bool:
 
 def _markdown_output(text: str) -> Any:
     import ipywidgets as w
-    from IPython.display import Markdown
 
     out = w.Output()
     if text.strip():
-        out.append_display_data(Markdown(text))
+        # What ``append_display_data(Markdown(text))`` appends in a kernel, built here: the shell's
+        # formatter would drop text/markdown where only text/plain is active (a terminal IPython).
+        data = {"text/markdown": text, "text/plain": text}
+        out.outputs += ({"output_type": "display_data", "data": data, "metadata": {}},)
     return out
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import sdk_client
+from emulator_testing import sdk_client
 
 BIN_DIR = Path(sys.executable).parent
 

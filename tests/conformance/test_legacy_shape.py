@@ -158,8 +158,13 @@ print(json.dumps(report))
 
 
 def run_legacy_parser(python: Path, payload: dict[str, Any]) -> dict[str, Any]:
-    done = subprocess.run([str(python), "-c", LEGACY_PARSER], input=json.dumps(payload), capture_output=True,
-                          text=True, timeout=180)
+    done = subprocess.run(
+        [str(python), "-c", LEGACY_PARSER],
+        input=json.dumps(payload),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout)
 
@@ -173,17 +178,34 @@ def numbered(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def lifecycle(status: str, usage: dict[str, Any] | None = None) -> dict[str, Any]:
-    body = {"id": "v1_abc", "object": "interaction", "status": status, "created": TS, "updated": TS,
-            "model": MODEL}
+    body = {
+        "id": "v1_abc",
+        "object": "interaction",
+        "status": status,
+        "created": TS,
+        "updated": TS,
+        "model": MODEL,
+    }
     return dict(body, usage=usage) if usage else body
 
 
-USAGE = {"total_input_tokens": 12, "total_output_tokens": 30, "total_thought_tokens": 7,
-         "total_tool_use_tokens": 4, "total_cached_tokens": 0, "total_tokens": 53,
-         "input_tokens_by_modality": [{"modality": "text", "tokens": 10}, {"modality": "video", "tokens": 2}]}
+USAGE = {
+    "total_input_tokens": 12,
+    "total_output_tokens": 30,
+    "total_thought_tokens": 7,
+    "total_tool_use_tokens": 4,
+    "total_cached_tokens": 0,
+    "total_tokens": 53,
+    "input_tokens_by_modality": [{"modality": "text", "tokens": 10}, {"modality": "video", "tokens": 2}],
+}
 
-ANNOTATION = {"type": "url_citation", "url": "https://en.wikipedia.org/wiki/Ada", "title": "Ada - Wikipedia",
-              "start_index": 0, "end_index": 5}
+ANNOTATION = {
+    "type": "url_citation",
+    "url": "https://en.wikipedia.org/wiki/Ada",
+    "title": "Ada - Wikipedia",
+    "start_index": 0,
+    "end_index": 5,
+}
 PNG = "iVBORw0KGgo="
 IMAGE = {"type": "image", "data": PNG, "mime_type": "image/png"}
 
@@ -199,128 +221,234 @@ def ga_resource() -> dict[str, Any]:
         {"type": "user_input", "content": [{"type": "text", "text": "Who was Ada?"}]},
         {"type": "thought", "signature": "c2lnLTE=", "summary": [{"type": "text", "text": "Thinking."}]},
         {"type": "google_search_call", "id": "s1", "arguments": {"queries": ["Ada Lovelace"]}},
-        {"type": "google_search_result", "call_id": "s1",
-         "result": [{"search_suggestions": "<div class=\"carousel\"></div>"}]},
+        {
+            "type": "google_search_result",
+            "call_id": "s1",
+            "result": [{"search_suggestions": '<div class="carousel"></div>'}],
+        },
         {"type": "url_context_call", "id": "u1", "arguments": {"urls": ["https://example.com/a"]}},
-        {"type": "url_context_result", "call_id": "u1",
-         "result": [{"url": "https://example.com/a", "status": "success"}]},
+        {
+            "type": "url_context_result",
+            "call_id": "u1",
+            "result": [{"url": "https://example.com/a", "status": "success"}],
+        },
         {"type": "code_execution_call", "id": "x1", "arguments": {"code": "print(1)", "language": "python"}},
         {"type": "code_execution_result", "call_id": "x1", "result": "1\n", "is_error": False},
         {"type": "code_execution_call", "id": "x2", "arguments": {"code": "echo hi", "language": "bash"}},
         {"type": "code_execution_result", "call_id": "x2", "result": [{"type": "text", "text": "hi\n"}]},
         {"type": "file_search_call", "id": "f1"},
         {"type": "google_maps_call", "id": "m1"},
-        {"type": "mcp_server_tool_call", "id": "p1", "name": "lookup", "server_name": "kb",
-         "arguments": {"q": "Ada"}},
-        {"type": "mcp_server_tool_result", "call_id": "p1", "name": "lookup", "server_name": "kb",
-         "result": "found"},
+        {
+            "type": "mcp_server_tool_call",
+            "id": "p1",
+            "name": "lookup",
+            "server_name": "kb",
+            "arguments": {"q": "Ada"},
+        },
+        {
+            "type": "mcp_server_tool_result",
+            "call_id": "p1",
+            "name": "lookup",
+            "server_name": "kb",
+            "result": "found",
+        },
         {"type": "function_call", "id": "c1", "name": "get_weather", "arguments": {"city": "London"}},
-        {"type": "function_result", "call_id": "c1", "name": "get_weather",
-         "result": [{"type": "text", "text": "sunny"}, IMAGE]},
-        {"type": "model_output", "content": [
-            {"type": "text", "text": "Ada was a mathematician.", "annotations": [ANNOTATION]},
-            {"type": "image", "data": PNG, "mime_type": "image/png"},
-        ]},
+        {
+            "type": "function_result",
+            "call_id": "c1",
+            "name": "get_weather",
+            "result": [{"type": "text", "text": "sunny"}, IMAGE],
+        },
+        {
+            "type": "model_output",
+            "content": [
+                {"type": "text", "text": "Ada was a mathematician.", "annotations": [ANNOTATION]},
+                {"type": "image", "data": PNG, "mime_type": "image/png"},
+            ],
+        },
     ]
-    return dict(lifecycle("incomplete", USAGE), previous_interaction_id="v1_prev", steps=steps,
-                input=steps[:1], errors=[{"code": "x", "message": "m"}], system_instruction="Be brief.")
+    return dict(
+        lifecycle("incomplete", USAGE),
+        previous_interaction_id="v1_prev",
+        steps=steps,
+        input=steps[:1],
+        errors=[{"code": "x", "message": "m"}],
+        system_instruction="Be brief.",
+    )
 
 
 def ga_text_stream() -> list[dict[str, Any]]:
     """The emulator's plain answer: a thought with a summary, then text in several deltas."""
-    return numbered([
-        {"event_type": "interaction.created", "interaction": lifecycle("in_progress")},
-        {"event_type": "interaction.status_update", "interaction_id": "v1_abc", "status": "in_progress"},
-        {"event_type": "step.start", "index": 0, "step": {"type": "thought"}},
-        {"event_type": "step.delta", "index": 0,
-         "delta": {"type": "thought_summary", "content": {"type": "text", "text": "Hm. "}}},
-        {"event_type": "step.delta", "index": 0, "delta": {"type": "thought_signature", "signature": "c2ln"}},
-        {"event_type": "step.stop", "index": 0},
-        {"event_type": "step.start", "index": 1, "step": {"type": "model_output"}},
-        {"event_type": "step.delta", "index": 1, "delta": {"type": "text", "text": "Hello "}},
-        {"event_type": "step.delta", "index": 1, "delta": {"type": "text", "text": "world."}},
-        {"event_type": "step.delta", "index": 1, "delta": {"type": "text_annotation_delta",
-                                                          "annotations": [ANNOTATION]}},
-        {"event_type": "step.stop", "index": 1},
-        {"event_type": "interaction.completed", "interaction": lifecycle("completed", USAGE)},
-    ])
+    return numbered(
+        [
+            {"event_type": "interaction.created", "interaction": lifecycle("in_progress")},
+            {"event_type": "interaction.status_update", "interaction_id": "v1_abc", "status": "in_progress"},
+            {"event_type": "step.start", "index": 0, "step": {"type": "thought"}},
+            {
+                "event_type": "step.delta",
+                "index": 0,
+                "delta": {"type": "thought_summary", "content": {"type": "text", "text": "Hm. "}},
+            },
+            {
+                "event_type": "step.delta",
+                "index": 0,
+                "delta": {"type": "thought_signature", "signature": "c2ln"},
+            },
+            {"event_type": "step.stop", "index": 0},
+            {"event_type": "step.start", "index": 1, "step": {"type": "model_output"}},
+            {"event_type": "step.delta", "index": 1, "delta": {"type": "text", "text": "Hello "}},
+            {"event_type": "step.delta", "index": 1, "delta": {"type": "text", "text": "world."}},
+            {
+                "event_type": "step.delta",
+                "index": 1,
+                "delta": {"type": "text_annotation_delta", "annotations": [ANNOTATION]},
+            },
+            {"event_type": "step.stop", "index": 1},
+            {"event_type": "interaction.completed", "interaction": lifecycle("completed", USAGE)},
+        ]
+    )
 
 
 def ga_tool_stream() -> list[dict[str, Any]]:
     """Tools, a mixed text/image answer, a user_input step and steps 1.x has no block type for."""
     call = {"type": "function_call", "id": "c1", "name": "get_weather", "arguments": {}}
-    return numbered([
-        {"event_type": "interaction.created", "interaction": lifecycle("queued")},
-        {"event_type": "interaction.status_update", "interaction_id": "v1_abc", "status": "in_progress"},
-        {"event_type": "step.start", "index": 0,
-         "step": {"type": "user_input", "content": [{"type": "text", "text": "Weather?"}]}},
-        {"event_type": "step.stop", "index": 0},
-        {"event_type": "step.start", "index": 1,
-         "step": {"type": "google_search_call", "id": "s1", "arguments": {"queries": ["weather"]}}},
-        {"event_type": "step.stop", "index": 1},
-        {"event_type": "step.start", "index": 2, "step": {"type": "google_search_result", "call_id": "s1",
-                                                         "result": [{"search_suggestions": "<b>x</b>"}]}},
-        {"event_type": "step.stop", "index": 2},
-        {"event_type": "step.start", "index": 3, "step": {"type": "google_maps_call", "id": "m1"}},
-        {"event_type": "step.delta", "index": 3, "delta": {"type": "google_maps_call", "arguments": {}}},
-        {"event_type": "step.stop", "index": 3},
-        {"event_type": "step.start", "index": 4, "step": {"type": "code_execution_call", "id": "x1",
-                                                         "arguments": {}}},
-        {"event_type": "step.delta", "index": 4,
-         "delta": {"type": "code_execution_call", "arguments": {"code": "print(2)", "language": "python"}}},
-        {"event_type": "step.stop", "index": 4},
-        {"event_type": "step.start", "index": 5, "step": {"type": "code_execution_result", "call_id": "x1",
-                                                         "result": "2\n", "is_error": False}},
-        {"event_type": "step.stop", "index": 5},
-        {"event_type": "step.start", "index": 6, "step": {"type": "url_context_call", "id": "u1",
-                                                         "arguments": {"urls": ["https://example.com"]}}},
-        {"event_type": "step.stop", "index": 6},
-        {"event_type": "step.start", "index": 7, "step": {"type": "url_context_result", "call_id": "u1",
-                                                         "result": [{"url": "https://example.com",
-                                                                     "status": "success"}]}},
-        {"event_type": "step.stop", "index": 7},
-        {"event_type": "step.start", "index": 8, "step": {"type": "model_output"}},
-        {"event_type": "step.delta", "index": 8, "delta": {"type": "text", "text": "Here: "}},
-        {"event_type": "step.delta", "index": 8, "delta": IMAGE},
-        {"event_type": "step.delta", "index": 8, "delta": {"type": "text", "text": "done."}},
-        {"event_type": "step.stop", "index": 8},
-        {"event_type": "step.start", "index": 9, "step": call},
-        {"event_type": "step.delta", "index": 9, "delta": arguments('{"city": ')},
-        {"event_type": "step.delta", "index": 9, "delta": arguments('"Paris"}')},
-        {"event_type": "step.stop", "index": 9},
-        {"event_type": "step.start", "index": 10, "step": {"type": "mcp_server_tool_call", "id": "p1",
-                                                          "name": "lookup", "server_name": "kb",
-                                                          "arguments": {}}},
-        {"event_type": "step.delta", "index": 10, "delta": arguments('{"q": 1}')},
-        {"event_type": "step.stop", "index": 10},
-        {"event_type": "interaction.status_update", "interaction_id": "v1_abc", "status": "requires_action"},
-        {"event_type": "interaction.completed", "interaction": lifecycle("requires_action", USAGE)},
-    ])
+    return numbered(
+        [
+            {"event_type": "interaction.created", "interaction": lifecycle("queued")},
+            {"event_type": "interaction.status_update", "interaction_id": "v1_abc", "status": "in_progress"},
+            {
+                "event_type": "step.start",
+                "index": 0,
+                "step": {"type": "user_input", "content": [{"type": "text", "text": "Weather?"}]},
+            },
+            {"event_type": "step.stop", "index": 0},
+            {
+                "event_type": "step.start",
+                "index": 1,
+                "step": {"type": "google_search_call", "id": "s1", "arguments": {"queries": ["weather"]}},
+            },
+            {"event_type": "step.stop", "index": 1},
+            {
+                "event_type": "step.start",
+                "index": 2,
+                "step": {
+                    "type": "google_search_result",
+                    "call_id": "s1",
+                    "result": [{"search_suggestions": "<b>x</b>"}],
+                },
+            },
+            {"event_type": "step.stop", "index": 2},
+            {"event_type": "step.start", "index": 3, "step": {"type": "google_maps_call", "id": "m1"}},
+            {"event_type": "step.delta", "index": 3, "delta": {"type": "google_maps_call", "arguments": {}}},
+            {"event_type": "step.stop", "index": 3},
+            {
+                "event_type": "step.start",
+                "index": 4,
+                "step": {"type": "code_execution_call", "id": "x1", "arguments": {}},
+            },
+            {
+                "event_type": "step.delta",
+                "index": 4,
+                "delta": {
+                    "type": "code_execution_call",
+                    "arguments": {"code": "print(2)", "language": "python"},
+                },
+            },
+            {"event_type": "step.stop", "index": 4},
+            {
+                "event_type": "step.start",
+                "index": 5,
+                "step": {
+                    "type": "code_execution_result",
+                    "call_id": "x1",
+                    "result": "2\n",
+                    "is_error": False,
+                },
+            },
+            {"event_type": "step.stop", "index": 5},
+            {
+                "event_type": "step.start",
+                "index": 6,
+                "step": {
+                    "type": "url_context_call",
+                    "id": "u1",
+                    "arguments": {"urls": ["https://example.com"]},
+                },
+            },
+            {"event_type": "step.stop", "index": 6},
+            {
+                "event_type": "step.start",
+                "index": 7,
+                "step": {
+                    "type": "url_context_result",
+                    "call_id": "u1",
+                    "result": [{"url": "https://example.com", "status": "success"}],
+                },
+            },
+            {"event_type": "step.stop", "index": 7},
+            {"event_type": "step.start", "index": 8, "step": {"type": "model_output"}},
+            {"event_type": "step.delta", "index": 8, "delta": {"type": "text", "text": "Here: "}},
+            {"event_type": "step.delta", "index": 8, "delta": IMAGE},
+            {"event_type": "step.delta", "index": 8, "delta": {"type": "text", "text": "done."}},
+            {"event_type": "step.stop", "index": 8},
+            {"event_type": "step.start", "index": 9, "step": call},
+            {"event_type": "step.delta", "index": 9, "delta": arguments('{"city": ')},
+            {"event_type": "step.delta", "index": 9, "delta": arguments('"Paris"}')},
+            {"event_type": "step.stop", "index": 9},
+            {
+                "event_type": "step.start",
+                "index": 10,
+                "step": {
+                    "type": "mcp_server_tool_call",
+                    "id": "p1",
+                    "name": "lookup",
+                    "server_name": "kb",
+                    "arguments": {},
+                },
+            },
+            {"event_type": "step.delta", "index": 10, "delta": arguments('{"q": 1}')},
+            {"event_type": "step.stop", "index": 10},
+            {
+                "event_type": "interaction.status_update",
+                "interaction_id": "v1_abc",
+                "status": "requires_action",
+            },
+            {"event_type": "interaction.completed", "interaction": lifecycle("requires_action", USAGE)},
+        ]
+    )
 
 
 def ga_failed_stream() -> list[dict[str, Any]]:
     """The emulator's failure: an ``error`` event (integer code, as the emulator sends it), then failed."""
-    return numbered([
-        {"event_type": "interaction.created", "interaction": lifecycle("in_progress")},
-        {"event_type": "interaction.status_update", "interaction_id": "v1_abc", "status": "in_progress"},
-        {"event_type": "error", "error": {"code": 500, "message": "boom"}},
-        {"event_type": "interaction.completed", "interaction": lifecycle("failed")},
-    ])
+    return numbered(
+        [
+            {"event_type": "interaction.created", "interaction": lifecycle("in_progress")},
+            {"event_type": "interaction.status_update", "interaction_id": "v1_abc", "status": "in_progress"},
+            {"event_type": "error", "error": {"code": 500, "message": "boom"}},
+            {"event_type": "interaction.completed", "interaction": lifecycle("failed")},
+        ]
+    )
 
 
 def ga_cancelled_stream() -> list[dict[str, Any]]:
     """A cancel in the middle of a step: the log ends without ``step.stop``."""
-    return numbered([
-        {"event_type": "interaction.created", "interaction": lifecycle("in_progress")},
-        {"event_type": "step.start", "index": 0, "step": {"type": "model_output"}},
-        {"event_type": "step.delta", "index": 0, "delta": {"type": "text", "text": "Partial"}},
-        {"event_type": "interaction.status_update", "interaction_id": "v1_abc", "status": "cancelled"},
-        {"event_type": "interaction.completed", "interaction": lifecycle("cancelled")},
-    ])
+    return numbered(
+        [
+            {"event_type": "interaction.created", "interaction": lifecycle("in_progress")},
+            {"event_type": "step.start", "index": 0, "step": {"type": "model_output"}},
+            {"event_type": "step.delta", "index": 0, "delta": {"type": "text", "text": "Partial"}},
+            {"event_type": "interaction.status_update", "interaction_id": "v1_abc", "status": "cancelled"},
+            {"event_type": "interaction.completed", "interaction": lifecycle("cancelled")},
+        ]
+    )
 
 
-ALL_STREAMS = {"text": ga_text_stream, "tools": ga_tool_stream, "failed": ga_failed_stream,
-               "cancelled": ga_cancelled_stream}
+ALL_STREAMS = {
+    "text": ga_text_stream,
+    "tools": ga_tool_stream,
+    "failed": ga_failed_stream,
+    "cancelled": ga_cancelled_stream,
+}
 
 
 def translate_all(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -369,23 +497,39 @@ def test_ga_fixtures_are_valid_for_the_current_sdk() -> None:
 # -- client detection -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("headers", "legacy"), [
-    ({"user-agent": "google-genai-sdk/1.55.0 gl-python/3.11.7",
-      "x-goog-api-client": "google-genai-sdk/1.55.0 gl-python/3.11.7"}, True),
-    ({"X-Goog-Api-Client": "google-genai-sdk/1.55.0 gl-python/3.11.7"}, True),
-    ({"User-Agent": "google-genai-sdk/0.8.0 gl-python/3.10.0"}, True),
-    ({"user-agent": "google-genai-sdk/1.33.0 gl-node/v20.11.0"}, True),
-    # 1.x sends two User-Agent headers; a server that joins duplicates sees both, one that keeps the first
-    # sees only the interactions client's own.
-    ({"user-agent": "GeminiNextGenAPIClient/Python 1.55.0, google-genai-sdk/1.55.0 gl-python/3.11.7"}, True),
-    ({"user-agent": "GeminiNextGenAPIClient/Python 1.55.0"}, True),
-    ({"user-agent": "google-genai-sdk/2.0.0 gl-python/3.12.1"}, False),
-    ({"user-agent": "google-genai-sdk/3.6.1 gl-python/3.11.7",
-      "x-goog-api-client": "google-genai-sdk/3.6.1 gl-python/3.11.7"}, False),
-    ({"user-agent": "curl/8.5.0"}, False),
-    ({"user-agent": "python-httpx/0.28.1"}, False),
-    ({}, False),
-])
+@pytest.mark.parametrize(
+    ("headers", "legacy"),
+    [
+        (
+            {
+                "user-agent": "google-genai-sdk/1.55.0 gl-python/3.11.7",
+                "x-goog-api-client": "google-genai-sdk/1.55.0 gl-python/3.11.7",
+            },
+            True,
+        ),
+        ({"X-Goog-Api-Client": "google-genai-sdk/1.55.0 gl-python/3.11.7"}, True),
+        ({"User-Agent": "google-genai-sdk/0.8.0 gl-python/3.10.0"}, True),
+        ({"user-agent": "google-genai-sdk/1.33.0 gl-node/v20.11.0"}, True),
+        # 1.x sends two User-Agent headers; a server that joins duplicates sees both, one that keeps the first
+        # sees only the interactions client's own.
+        (
+            {"user-agent": "GeminiNextGenAPIClient/Python 1.55.0, google-genai-sdk/1.55.0 gl-python/3.11.7"},
+            True,
+        ),
+        ({"user-agent": "GeminiNextGenAPIClient/Python 1.55.0"}, True),
+        ({"user-agent": "google-genai-sdk/2.0.0 gl-python/3.12.1"}, False),
+        (
+            {
+                "user-agent": "google-genai-sdk/3.6.1 gl-python/3.11.7",
+                "x-goog-api-client": "google-genai-sdk/3.6.1 gl-python/3.11.7",
+            },
+            False,
+        ),
+        ({"user-agent": "curl/8.5.0"}, False),
+        ({"user-agent": "python-httpx/0.28.1"}, False),
+        ({}, False),
+    ],
+)
 def test_is_legacy_client(headers: dict[str, str], legacy: bool) -> None:
     assert is_legacy_client(headers) is legacy
 
@@ -393,8 +537,10 @@ def test_is_legacy_client(headers: dict[str, str], legacy: bool) -> None:
 def test_is_legacy_client_reads_duplicate_headers_of_a_multidict() -> None:
     from starlette.datastructures import Headers
 
-    raw = [(b"user-agent", b"GeminiNextGenAPIClient/Python 1.55.0"),
-           (b"user-agent", b"google-genai-sdk/1.55.0 gl-python/3.11.7")]
+    raw = [
+        (b"user-agent", b"GeminiNextGenAPIClient/Python 1.55.0"),
+        (b"user-agent", b"google-genai-sdk/1.55.0 gl-python/3.11.7"),
+    ]
     assert is_legacy_client(Headers(raw=raw))
     assert not is_legacy_client(Headers(raw=[(b"user-agent", b"google-genai-sdk/3.6.1 gl-python/3.11.7")]))
 
@@ -441,43 +587,85 @@ def test_current_sdk_is_not_legacy(capture_server: tuple[str, list[list[tuple[st
 # -- statuses and the Interaction ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("status", "expected"), [
-    ("in_progress", "in_progress"), ("requires_action", "requires_action"), ("completed", "completed"),
-    ("failed", "failed"), ("cancelled", "cancelled"), ("queued", "in_progress"), ("incomplete", "completed"),
-    ("idle", "completed"), ("requires_continuation", "requires_action"), ("budget_exceeded", "failed"),
-    ("something_new", "failed"), (None, "failed"),
-])
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        ("in_progress", "in_progress"),
+        ("requires_action", "requires_action"),
+        ("completed", "completed"),
+        ("failed", "failed"),
+        ("cancelled", "cancelled"),
+        ("queued", "in_progress"),
+        ("incomplete", "completed"),
+        ("idle", "completed"),
+        ("requires_continuation", "requires_action"),
+        ("budget_exceeded", "failed"),
+        ("something_new", "failed"),
+        (None, "failed"),
+    ],
+)
 def test_legacy_status(status: str | None, expected: str) -> None:
     assert legacy_status(status) == expected
 
 
 def test_interaction_to_legacy_flattens_steps_into_outputs() -> None:
     legacy = interaction_to_legacy(ga_resource())
-    assert set(legacy) == {"id", "object", "status", "created", "updated", "model", "previous_interaction_id",
-                           "role", "outputs", "usage"}
+    assert set(legacy) == {
+        "id",
+        "object",
+        "status",
+        "created",
+        "updated",
+        "model",
+        "previous_interaction_id",
+        "role",
+        "outputs",
+        "usage",
+    }
     assert legacy["role"] == "model"
     assert legacy["status"] == "completed"  # GA "incomplete"
     assert [o["type"] for o in legacy["outputs"]] == [
-        "thought", "google_search_call", "google_search_result", "url_context_call", "url_context_result",
-        "code_execution_call", "code_execution_result", "code_execution_call", "code_execution_result",
-        "mcp_server_tool_call", "mcp_server_tool_result", "function_call", "function_result", "text", "image",
+        "thought",
+        "google_search_call",
+        "google_search_result",
+        "url_context_call",
+        "url_context_result",
+        "code_execution_call",
+        "code_execution_result",
+        "code_execution_call",
+        "code_execution_result",
+        "mcp_server_tool_call",
+        "mcp_server_tool_result",
+        "function_call",
+        "function_result",
+        "text",
+        "image",
     ]  # no user_input, no file_search_call / google_maps_call (1.x has no block for them)
     by_type: dict[str, list[dict[str, Any]]] = {}
     for block in legacy["outputs"]:
         by_type.setdefault(block["type"], []).append(block)
-    assert by_type["thought"] == [{"type": "thought", "signature": "c2lnLTE=",
-                                   "summary": [{"type": "text", "text": "Thinking."}]}]
-    assert by_type["function_call"] == [{"type": "function_call", "id": "c1", "name": "get_weather",
-                                         "arguments": {"city": "London"}}]
+    assert by_type["thought"] == [
+        {"type": "thought", "signature": "c2lnLTE=", "summary": [{"type": "text", "text": "Thinking."}]}
+    ]
+    assert by_type["function_call"] == [
+        {"type": "function_call", "id": "c1", "name": "get_weather", "arguments": {"city": "London"}}
+    ]
     assert by_type["function_result"][0]["result"] == {
-        "items": ["sunny", {"type": "image", "data": PNG, "mime_type": "image/png"}]}
-    carousel = [{"rendered_content": "<div class=\"carousel\"></div>"}]
+        "items": ["sunny", {"type": "image", "data": PNG, "mime_type": "image/png"}]
+    }
+    carousel = [{"rendered_content": '<div class="carousel"></div>'}]
     assert by_type["google_search_result"][0]["result"] == carousel
     assert by_type["code_execution_call"][1]["arguments"] == {"code": "echo hi"}  # 1.x knows only python
     assert by_type["code_execution_result"][1]["result"] == "hi\n"
-    assert by_type["text"] == [{"type": "text", "text": "Ada was a mathematician.",
-                                "annotations": [{"start_index": 0, "end_index": 5,
-                                                 "source": "https://en.wikipedia.org/wiki/Ada"}]}]
+    assert by_type["text"] == [
+        {
+            "type": "text",
+            "text": "Ada was a mathematician.",
+            "annotations": [
+                {"start_index": 0, "end_index": 5, "source": "https://en.wikipedia.org/wiki/Ada"}
+            ],
+        }
+    ]
     usage = legacy["usage"]
     assert usage["total_reasoning_tokens"] == usage["total_thought_tokens"] == 7
     assert usage["input_tokens_by_modality"] == [{"modality": "text", "tokens": 10}]
@@ -485,8 +673,15 @@ def test_interaction_to_legacy_flattens_steps_into_outputs() -> None:
 
 def test_lifecycle_interaction_has_no_outputs() -> None:
     legacy = interaction_to_legacy(lifecycle("queued"))
-    assert legacy == {"id": "v1_abc", "object": "interaction", "status": "in_progress", "created": TS,
-                      "updated": TS, "model": MODEL, "role": "model"}
+    assert legacy == {
+        "id": "v1_abc",
+        "object": "interaction",
+        "status": "in_progress",
+        "created": TS,
+        "updated": TS,
+        "model": MODEL,
+        "role": "model",
+    }
 
 
 # -- the event stream -----------------------------------------------------------------------------------
@@ -497,24 +692,51 @@ def test_text_stream_translates_event_by_event() -> None:
     citation = {"start_index": 0, "end_index": 5, "source": "https://en.wikipedia.org/wiki/Ada"}
     legacy_usage = interaction_to_legacy(lifecycle("completed", USAGE))
     assert got == [
-        {"event_type": "interaction.start", "interaction": interaction_to_legacy(lifecycle("in_progress")),
-         "event_id": "1"},
-        {"event_type": "interaction.status_update", "interaction_id": "v1_abc", "status": "in_progress",
-         "event_id": "2"},
+        {
+            "event_type": "interaction.start",
+            "interaction": interaction_to_legacy(lifecycle("in_progress")),
+            "event_id": "1",
+        },
+        {
+            "event_type": "interaction.status_update",
+            "interaction_id": "v1_abc",
+            "status": "in_progress",
+            "event_id": "2",
+        },
         {"event_type": "content.start", "index": 0, "content": {"type": "thought"}, "event_id": "3"},
-        {"event_type": "content.delta", "index": 0,
-         "delta": {"type": "thought_summary", "content": {"type": "text", "text": "Hm. "}}, "event_id": "4"},
-        {"event_type": "content.delta", "index": 0,
-         "delta": {"type": "thought_signature", "signature": "c2ln"}, "event_id": "5"},
+        {
+            "event_type": "content.delta",
+            "index": 0,
+            "delta": {"type": "thought_summary", "content": {"type": "text", "text": "Hm. "}},
+            "event_id": "4",
+        },
+        {
+            "event_type": "content.delta",
+            "index": 0,
+            "delta": {"type": "thought_signature", "signature": "c2ln"},
+            "event_id": "5",
+        },
         {"event_type": "content.stop", "index": 0, "event_id": "6"},
         # step.start of a model_output (event 7) opens nothing: the first text delta opens the text block.
         {"event_type": "content.start", "index": 1, "content": {"type": "text", "text": ""}, "event_id": "8"},
-        {"event_type": "content.delta", "index": 1, "delta": {"type": "text", "text": "Hello "},
-         "event_id": "8"},
-        {"event_type": "content.delta", "index": 1, "delta": {"type": "text", "text": "world."},
-         "event_id": "9"},
-        {"event_type": "content.delta", "index": 1,
-         "delta": {"type": "text", "text": "", "annotations": [citation]}, "event_id": "10"},
+        {
+            "event_type": "content.delta",
+            "index": 1,
+            "delta": {"type": "text", "text": "Hello "},
+            "event_id": "8",
+        },
+        {
+            "event_type": "content.delta",
+            "index": 1,
+            "delta": {"type": "text", "text": "world."},
+            "event_id": "9",
+        },
+        {
+            "event_type": "content.delta",
+            "index": 1,
+            "delta": {"type": "text", "text": "", "annotations": [citation]},
+            "event_id": "10",
+        },
         {"event_type": "content.stop", "index": 1, "event_id": "11"},
         {"event_type": "interaction.complete", "interaction": legacy_usage, "event_id": "12"},
     ]
@@ -562,20 +784,25 @@ def test_tool_stream_maps_steps_to_blocks() -> None:
         ("code_execution_result", ["code_execution_result"]),
         ("url_context_call", ["url_context_call"]),
         ("url_context_result", ["url_context_result"]),
-        ("text", ["text"]), ("image", ["image"]), ("text", ["text"]),  # one model_output step, three blocks
+        ("text", ["text"]),
+        ("image", ["image"]),
+        ("text", ["text"]),  # one model_output step, three blocks
         ("function_call", ["function_call"]),
         ("mcp_server_tool_call", ["mcp_server_tool_call"]),
     ]  # user_input and google_maps_call steps open nothing
     call = blocks[9]
     assert call["content"] == {"type": "function_call", "id": "c1", "name": "get_weather", "arguments": {}}
     # Two partial arguments_delta chunks become one delta with the whole object, once it parses.
-    assert call["deltas"] == [{"type": "function_call", "id": "c1", "name": "get_weather",
-                               "arguments": {"city": "Paris"}}]
+    assert call["deltas"] == [
+        {"type": "function_call", "id": "c1", "name": "get_weather", "arguments": {"city": "Paris"}}
+    ]
     assert blocks[1]["content"] == {"type": "google_search_result", "call_id": "s1"}
-    assert blocks[1]["deltas"] == [{"type": "google_search_result", "call_id": "s1",
-                                    "result": [{"rendered_content": "<b>x</b>"}]}]
-    assert blocks[2]["deltas"] == [{"type": "code_execution_call", "id": "x1",
-                                    "arguments": {"code": "print(2)", "language": "python"}}]
+    assert blocks[1]["deltas"] == [
+        {"type": "google_search_result", "call_id": "s1", "result": [{"rendered_content": "<b>x</b>"}]}
+    ]
+    assert blocks[2]["deltas"] == [
+        {"type": "code_execution_call", "id": "x1", "arguments": {"code": "print(2)", "language": "python"}}
+    ]
     assert blocks[10]["content"]["server_name"] == "kb"
 
 
@@ -590,8 +817,13 @@ def test_error_and_status_are_1x_values() -> None:
 def test_cancel_mid_step_closes_the_open_block() -> None:
     got = translate_all(ga_cancelled_stream())
     assert [e["event_type"] for e in got] == [
-        "interaction.start", "content.start", "content.delta", "interaction.status_update", "content.stop",
-        "interaction.complete"]
+        "interaction.start",
+        "content.start",
+        "content.delta",
+        "interaction.status_update",
+        "content.stop",
+        "interaction.complete",
+    ]
     assert got[4] == {"event_type": "content.stop", "index": 0, "event_id": "5"}
 
 
@@ -599,8 +831,9 @@ def test_unknown_events_and_late_joins() -> None:
     translator = LegacyEventTranslator()
     assert translator.translate({"event_type": "interaction.heartbeat", "event_id": "1"}) == []
     # A delta for a step never started (stream joined late) still opens a block of the right type.
-    got = translator.translate({"event_type": "step.delta", "index": 3, "event_id": "2",
-                                "delta": {"type": "text", "text": "tail"}})
+    got = translator.translate(
+        {"event_type": "step.delta", "index": 3, "event_id": "2", "delta": {"type": "text", "text": "tail"}}
+    )
     assert [e["event_type"] for e in got] == ["content.start", "content.delta"]
     assert got[1]["delta"] == {"type": "text", "text": "tail"}
 
@@ -612,10 +845,25 @@ def test_function_call_without_deltas_and_unparsable_arguments() -> None:
     assert got[0]["content"] == dict(whole, arguments={})
     assert got[1]["delta"] == whole
     translator.translate({"event_type": "step.stop", "index": 0, "event_id": "2"})
-    translator.translate({"event_type": "step.start", "index": 1, "event_id": "3",
-                          "step": {"type": "function_call", "id": "c10", "name": "g", "arguments": {}}})
-    assert translator.translate({"event_type": "step.delta", "index": 1, "event_id": "4",
-                                 "delta": {"type": "arguments_delta", "arguments": "{oops"}}) == []
+    translator.translate(
+        {
+            "event_type": "step.start",
+            "index": 1,
+            "event_id": "3",
+            "step": {"type": "function_call", "id": "c10", "name": "g", "arguments": {}},
+        }
+    )
+    assert (
+        translator.translate(
+            {
+                "event_type": "step.delta",
+                "index": 1,
+                "event_id": "4",
+                "delta": {"type": "arguments_delta", "arguments": "{oops"},
+            }
+        )
+        == []
+    )
 
 
 def test_translate_log_resumes_after_an_event() -> None:
@@ -635,14 +883,18 @@ def test_translate_log_resumes_after_an_event() -> None:
 def legacy_report(legacy_python: Path) -> dict[str, Any]:
     text = translate_all(ga_text_stream())
     payload = {
-        "interactions": [interaction_to_legacy(ga_resource()),
-                         interaction_to_legacy(ga_resource_from_stream(ga_text_stream())),
-                         interaction_to_legacy(lifecycle("queued"))],
+        "interactions": [
+            interaction_to_legacy(ga_resource()),
+            interaction_to_legacy(ga_resource_from_stream(ga_text_stream())),
+            interaction_to_legacy(lifecycle("queued")),
+        ],
         "streams": [translate_all(make()) for make in ALL_STREAMS.values()]
         # Controls: raw GA events, which 1.x must NOT parse as what they are (proves the checker bites).
         + [[ga_failed_stream()[2], ga_text_stream()[7], ga_text_stream()[1] | {"status": "queued"}]],
-        "serve": {"interaction": interaction_to_legacy(ga_resource_from_stream(ga_text_stream())),
-                  "events": text},
+        "serve": {
+            "interaction": interaction_to_legacy(ga_resource_from_stream(ga_text_stream())),
+            "events": text,
+        },
     }
     return run_legacy_parser(legacy_python, payload)
 
@@ -650,9 +902,15 @@ def legacy_report(legacy_python: Path) -> dict[str, Any]:
 # Kept on purpose beside 1.x's total_reasoning_tokens: the pre-GA documentation's examples show it.
 ALLOWED_EXTRAS = {"$.usage.total_thought_tokens", "$.interaction.usage.total_thought_tokens"}
 
-EVENT_CLASSES = {"interaction.start": "InteractionEvent", "interaction.complete": "InteractionEvent",
-                 "interaction.status_update": "InteractionStatusUpdate", "content.start": "ContentStart",
-                 "content.delta": "ContentDelta", "content.stop": "ContentStop", "error": "ErrorEvent"}
+EVENT_CLASSES = {
+    "interaction.start": "InteractionEvent",
+    "interaction.complete": "InteractionEvent",
+    "interaction.status_update": "InteractionStatusUpdate",
+    "content.start": "ContentStart",
+    "content.delta": "ContentDelta",
+    "content.stop": "ContentStop",
+    "error": "ErrorEvent",
+}
 
 
 def test_legacy_sdk_version(legacy_report: dict[str, Any]) -> None:
@@ -664,12 +922,27 @@ def test_legacy_sdk_parses_translated_interactions(legacy_report: dict[str, Any]
     for report in (full, from_stream, bare):
         assert report["error"] is None
         assert set(report["extras"]) <= ALLOWED_EXTRAS, "only fields 1.x declares"
-    assert full["outputs"] == full["sdk_outputs"] == [
-        "ThoughtContent", "GoogleSearchCallContent", "GoogleSearchResultContent", "URLContextCallContent",
-        "URLContextResultContent", "CodeExecutionCallContent", "CodeExecutionResultContent",
-        "CodeExecutionCallContent", "CodeExecutionResultContent", "MCPServerToolCallContent",
-        "MCPServerToolResultContent", "FunctionCallContent", "FunctionResultContent", "TextContent",
-        "ImageContent"]
+    assert (
+        full["outputs"]
+        == full["sdk_outputs"]
+        == [
+            "ThoughtContent",
+            "GoogleSearchCallContent",
+            "GoogleSearchResultContent",
+            "URLContextCallContent",
+            "URLContextResultContent",
+            "CodeExecutionCallContent",
+            "CodeExecutionResultContent",
+            "CodeExecutionCallContent",
+            "CodeExecutionResultContent",
+            "MCPServerToolCallContent",
+            "MCPServerToolResultContent",
+            "FunctionCallContent",
+            "FunctionResultContent",
+            "TextContent",
+            "ImageContent",
+        ]
+    )
     assert full["dump"]["usage"]["total_reasoning_tokens"] == 7
     assert full["dump"]["role"] == "model"
     assert from_stream["outputs"] == ["ThoughtContent", "TextContent"]
@@ -708,8 +981,11 @@ def test_legacy_client_round_trip(legacy_report: dict[str, Any]) -> None:
     stream = served["stream"]
     expected = [EVENT_CLASSES[e["event_type"]] for e in translate_all(ga_text_stream())]
     assert [e["class"] for e in stream] == expected
-    text = "".join(e["dump"]["delta"].get("text", "") for e in stream
-                   if e["class"] == "ContentDelta" and e["dump"]["delta"]["type"] == "text")
+    text = "".join(
+        e["dump"]["delta"].get("text", "")
+        for e in stream
+        if e["class"] == "ContentDelta" and e["dump"]["delta"]["type"] == "text"
+    )
     assert text == "Hello world."
     assert stream[-1]["dump"]["interaction"]["usage"]["total_reasoning_tokens"] == 7
     # What the 1.x client sent: /v1beta paths and headers that is_legacy_client recognises.
@@ -717,8 +993,9 @@ def test_legacy_client_round_trip(legacy_report: dict[str, Any]) -> None:
     assert paths == ["/v1beta/interactions", "/v1beta/interactions/v1_abc", "/v1beta/interactions"]
     for request in served["requests"]:
         headers = request["headers"]
-        assert any(k.lower() == "x-goog-api-client" and v.startswith("google-genai-sdk/1.55.0 ")
-                   for k, v in headers)
+        assert any(
+            k.lower() == "x-goog-api-client" and v.startswith("google-genai-sdk/1.55.0 ") for k, v in headers
+        )
         assert is_legacy_client(dict((k.lower(), v) for k, v in headers if k.lower() != "user-agent"))
         # Keep either one of the two User-Agent headers, as servers that drop duplicates would.
         for agent in [v for k, v in headers if k.lower() == "user-agent"]:

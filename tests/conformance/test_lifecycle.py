@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import TEST_AGENT_SECONDS, sdk_client
+from emulator_testing import TEST_AGENT_SECONDS, sdk_client
 from google.genai import _interactions as ierr
 
 from gemini_magics.emulator import EmulatorServer, Settings

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import sdk_client
+from emulator_testing import sdk_client
 
 from gemini_magics.emulator import EmulatorServer
 

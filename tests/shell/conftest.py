@@ -55,7 +55,9 @@ class Kernel:
 
 @pytest.fixture
 def kernel(shell: InteractiveShell, emulator: EmulatorServer, tmp_path: Path) -> Iterator[Kernel]:
-    session = Kernel(shell, emulator.base_url, tmp_path / "chains.sqlite3", f"test-{uuid.uuid4().hex[:8]}.ipynb")
+    session = Kernel(
+        shell, emulator.base_url, tmp_path / "chains.sqlite3", f"test-{uuid.uuid4().hex[:8]}.ipynb"
+    )
     yield session
     shell.run_line_magic("unload_ext", "gemini_magics")
 
