@@ -1,0 +1,207 @@
+"""``%gemini panel``: every background run of this notebook, live — status, agent, start, elapsed,
+a Cancel button for running ones and a Show button that renders a finished report below the list.
+
+Like the progress widget it changes only through traits, from the tracker threads (a run changed or
+started) and the shared ticker (elapsed time); button clicks arrive on the kernel's main thread and do
+their network call in a short-lived thread.
+"""
+
+from __future__ import annotations
+
+import html
+import threading
+import time
+from typing import Any
+
+from ..backend import BackendError
+from ..render import static
+from .progress import ICONS, SPINNER, TICKER, at, clock
+from .tasks import Row, Tasks
+from .tracker import Tracker
+
+COLUMNS = ("status", "agent", "started", "elapsed", "interaction", "", "")
+WIDTHS = ("11em", "18em", "9em", "6em", "auto", "auto", "auto")
+
+
+def table_markdown(rows: list[Row]) -> str:
+    """The static fallback (and what a terminal shows)."""
+    if not rows:
+        return "No background runs in this notebook yet: `%%gemini --research` starts one."
+    lines = ["| status | agent | started | elapsed | interaction | chain |", "|---|---|---|---|---|---|"]
+    for row in rows:
+        elapsed = clock(row.elapsed) if row.elapsed is not None else "—"
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row.started))
+        lines.append(
+            f"| {static.escape(row.status)} | {static.escape(row.agent)} | {started} | {elapsed} | "
+            f"{static.escape(row.interaction_id)} | {static.escape(row.chain)} |"
+        )
+    return "\n".join(lines)
+
+
+class Panel:
+    def __init__(self, tasks: Tasks) -> None:
+        import ipywidgets as w
+
+        self.tasks = tasks
+        self._lock = threading.RLock()
+        self._tick = 0
+        self._rows: dict[str, dict[str, Any]] = {}
+        self.header = w.HTML()
+        self.list = w.VBox()
+        self.report_title = w.HTML()
+        self.report = w.VBox()
+        self.box = w.VBox(
+            [self.header, self.list, self.report_title, self.report], layout=w.Layout(width="100%")
+        )
+        self.refresh()
+        self._unsubscribe = tasks.subscribe(self._changed)
+        TICKER.add(self)
+
+    # -- updates (any thread) ---------------------------------------------------------------------
+
+    def _changed(self, tracker: Tracker) -> None:
+        with self._lock:
+            if tracker.id not in self._rows:
+                self.refresh()
+            else:
+                self._update_row(tracker.id)
+
+    def tick(self) -> None:
+        with self._lock:
+            self._tick += 1
+            for interaction_id, row in self._rows.items():
+                tracker = row["row"].tracker
+                if tracker is not None and not tracker.done and not tracker.stopped:
+                    self._update_row(interaction_id)
+
+    def refresh(self) -> None:
+        """Rebuild the list from the store (a new run, or first display)."""
+        import ipywidgets as w
+
+        with self._lock:
+            rows = self.tasks.rows()
+            header = w.HBox([self._cell(f"<b>{name}</b>", i) for i, name in enumerate(COLUMNS)])
+            children = [header]
+            self._rows = {}
+            for row in rows:
+                cells = [self._cell("", i) for i in range(5)]
+                cancel = w.Button(description="Cancel", icon="stop", layout=w.Layout(width="auto"))
+                show = w.Button(description="Show report", icon="file-text", layout=w.Layout(width="auto"))
+                cancel.on_click(lambda button, rid=row.interaction_id: self._cancel(rid, button))
+                show.on_click(lambda button, rid=row.interaction_id: self._show(rid, button))
+                self._rows[row.interaction_id] = {"row": row, "cells": cells, "cancel": cancel, "show": show}
+                self._update_row(row.interaction_id)
+                children.append(w.HBox([*cells, cancel, show]))
+            self.list.children = tuple(children)
+            running = sum(1 for r in rows if r.status in ("in_progress", "queued"))
+            self.header.value = f"<b>Background runs of this notebook</b>: {len(rows)}" + (
+                f", {running} running" if running else ""
+            )
+
+    def _update_row(self, interaction_id: str) -> None:
+        entry = self._rows[interaction_id]
+        row: Row = entry["row"]
+        tracker = row.tracker or self.tasks.trackers.get(interaction_id)
+        if tracker is not None:
+            row.tracker = tracker
+            state = tracker.snapshot()
+            row.status = state.status
+            live = state.finished is not None or state.mode not in ("stopped", "lost")
+            row.elapsed = state.elapsed() if live else row.elapsed
+            running = not state.done and state.mode not in ("stopped", "lost")
+        else:
+            running = False
+        icon = SPINNER[self._tick % len(SPINNER)] if running else ICONS.get(row.status, "•")
+        values = (
+            f"{icon} {row.status}",
+            row.agent,
+            at(row.started),
+            clock(row.elapsed) if row.elapsed is not None else "—",
+            row.interaction_id,
+        )
+        for cell, value in zip(entry["cells"], values, strict=True):
+            text = f"<span>{html.escape(value)}</span>"
+            if cell.value != text:
+                cell.value = text
+        entry["cancel"].disabled = not running
+        entry["show"].disabled = row.status != "completed"
+
+    @staticmethod
+    def _cell(value: str, index: int) -> Any:
+        import ipywidgets as w
+
+        return w.HTML(value, layout=w.Layout(width=WIDTHS[index], overflow="hidden"))
+
+    # -- buttons (main thread) -----------------------------------------------------------------------
+
+    def _cancel(self, interaction_id: str, button: Any) -> None:
+        tracker = self.tasks.trackers.get(interaction_id)
+        if tracker is None:
+            return
+        button.disabled = True
+
+        def cancel() -> None:
+            outcome = tracker.cancel()
+            with self._lock:
+                self.report_title.value = (
+                    f"<small>{html.escape(interaction_id)}: {html.escape(outcome)}</small>"
+                )
+                if interaction_id in self._rows:
+                    self._update_row(interaction_id)
+
+        threading.Thread(target=cancel, name="gemini-cancel", daemon=True).start()
+
+    def _show(self, interaction_id: str, button: Any) -> None:
+        button.disabled = True
+
+        def show() -> None:
+            from ..render import view
+
+            try:
+                result = self.tasks.report(interaction_id)
+            except BackendError as exc:
+                with self._lock:
+                    self.report_title.value = f"<small>{html.escape(str(exc))}</small>"
+                    button.disabled = False
+                return
+            widget = view.build_widget(result)
+            with self._lock:
+                self.report_title.value = f"<b>Report</b> <code>{html.escape(interaction_id)}</code>"
+                self.report.children = (widget,)
+                button.disabled = False
+
+        threading.Thread(target=show, name="gemini-show", daemon=True).start()
+
+    def close(self) -> None:
+        self._unsubscribe()
+        TICKER.discard(self)
+
+    # -- display ----------------------------------------------------------------------------------------
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        text = table_markdown(self.tasks.rows())
+        data = {
+            "text/markdown": text,
+            "text/plain": text,
+            "application/vnd.jupyter.widget-view+json": {
+                "model_id": self.box.model_id,
+                "version_major": 2,
+                "version_minor": 0,
+            },
+        }
+        display(data, raw=True)
+
+
+class PanelText:
+    """``%gemini panel`` outside a kernel (no front end for widgets): the table as it is now."""
+
+    def __init__(self, tasks: Tasks) -> None:
+        self.tasks = tasks
+
+    def _repr_markdown_(self) -> str:
+        return table_markdown(self.tasks.rows())
+
+    def __repr__(self) -> str:
+        return table_markdown(self.tasks.rows())
