@@ -42,23 +42,28 @@ def tour(client) -> None:
 
     print("2. Stateful conversation (server-side state through previous_interaction_id)")
     first = client.interactions.create(model=model, input="Hi, my name is Phil.")
-    second = client.interactions.create(model=model, input="What is my name?",
-                                        previous_interaction_id=first.id)
+    second = client.interactions.create(
+        model=model, input="What is my name?", previous_interaction_id=first.id
+    )
     print("   > Hi, my name is Phil.\n  ", first.output_text)
     print("   > What is my name?\n  ", second.output_text, "\n")
 
     print("3. Streaming")
     print("   ", end="")
-    for event in client.interactions.create(model=model, stream=True,
-                                            input="Explain quantum entanglement in simple terms."):
+    for event in client.interactions.create(
+        model=model, stream=True, input="Explain quantum entanglement in simple terms."
+    ):
         if event.event_type == "step.delta" and event.delta.type == "text":
             print(event.delta.text, end="", flush=True)
         elif event.event_type == "interaction.completed":
             print(f"\n   (total tokens: {event.interaction.usage.total_tokens})\n")
 
     print("4. Deep Research in the background (polling)")
-    research = client.interactions.create(agent="deep-research-pro-preview-12-2025", background=True,
-                                          input="Research the history of Google TPUs.")
+    research = client.interactions.create(
+        agent="deep-research-pro-preview-12-2025",
+        background=True,
+        input="Research the history of Google TPUs.",
+    )
     started = time.monotonic()
     while True:
         research = client.interactions.get(research.id)

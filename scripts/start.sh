@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Set up a virtual environment with the package, then run the demo: the seed's samples against Gemini
-# when GEMINI_API_KEY / GOOGLE_API_KEY is set, else against the local emulator (started in-process).
+# The main job: set up .venv with the package and JupyterLab, then open JupyterLab on notebooks/ with
+# %%gemini ready in every kernel. With GEMINI_API_KEY / GOOGLE_API_KEY set the notebooks talk to Gemini,
+# otherwise to the offline emulator. Extra arguments go to `gemini-magics lab` (--no-browser, --port N, and
+# after -- anything for jupyter lab). For a terminal tour instead: .venv/bin/python scripts/demo.py
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e .
-exec .venv/bin/python scripts/demo.py "$@"
+.venv/bin/python -m pip install -q -e '.[lab]'
+# An editable install carries no data files: put the autoload config where pip would have (docs/autoload.md).
+.venv/bin/gemini-magics autoload on >/dev/null || true
+exec .venv/bin/gemini-magics lab notebooks "$@"
