@@ -171,8 +171,15 @@ class Assembler:
     # -- whole steps ---------------------------------------------------------------------------------
 
     def add_step(self, step: dict[str, Any]) -> list[Block]:
-        """Add one complete step; returns the blocks it created (results update their call instead)."""
-        kind = step.get("type", "")
+        """Add one complete step; returns the blocks it created (results update their call instead).
+        A malformed step (a field of the wrong type) becomes an ``UnknownBlock``, never an exception."""
+        try:
+            return self._add_step(step)
+        except (TypeError, AttributeError, ValueError, KeyError):
+            return [self._append(UnknownBlock("malformed", _preview(step)))]
+
+    def _add_step(self, step: dict[str, Any]) -> list[Block]:
+        kind = step.get("type") if isinstance(step.get("type"), str) else "unknown"
         if kind == "user_input":
             return []
         if kind == "model_output":
@@ -239,7 +246,15 @@ class Assembler:
     # -- stream events -------------------------------------------------------------------------------
 
     def feed(self, event: dict[str, Any]) -> bool:
-        """Apply one stream event; True when the visible blocks changed."""
+        """Apply one stream event; True when the visible blocks changed. A malformed event (a field of
+        the wrong type) becomes an ``UnknownBlock``, never an exception."""
+        try:
+            return self._feed(event)
+        except (TypeError, AttributeError, ValueError, KeyError):
+            self._append(UnknownBlock("malformed event", _preview(event)))
+            return True
+
+    def _feed(self, event: dict[str, Any]) -> bool:
         kind = event.get("event_type")
         index = event.get("index")
         if kind == "step.start" and isinstance(index, int):
@@ -347,6 +362,10 @@ class StepRebuilder:
         self._info: dict[str, Any] = {}
 
     def feed(self, event: dict[str, Any]) -> None:
+        with contextlib.suppress(TypeError, AttributeError, ValueError, KeyError):  # malformed: skipped
+            self._feed(event)
+
+    def _feed(self, event: dict[str, Any]) -> None:
         index = event.get("index")
         kind = event.get("event_type")
         if kind == "step.start" and isinstance(index, int) and isinstance(event.get("step"), dict):

@@ -556,12 +556,34 @@ class Chain:
         with self.store._transaction(write=True) as db:
             return self._advance(db, turn_id)
 
-    def complete(self, turn_id: int, **fields: Any) -> bool:
+    def complete(self, turn_id: int, *, fresh: bool = False, **fields: Any) -> bool:
         """``update(turn_id, status="completed", **fields)`` and ``advance(turn_id)`` in one transaction,
-        so a kernel killed in between cannot leave a completed turn that never became the head."""
+        so a kernel killed in between cannot leave a completed turn that never became the head.
+
+        ``fresh``: the turn starts a new conversation (``--new``): the chain is reset with it, only now
+        that it completed, so a ``--new`` cell that fails leaves the chain where it was."""
         with self.store._transaction(write=True) as db:
+            if fresh:
+                self._begin(db, turn_id)
             self._update(db, turn_id, {**fields, "status": "completed"})
             return self._advance(db, turn_id)
+
+    def begin(self, turn_id: int) -> None:
+        """Reset the chain (head None, a new segment) with ``turn_id`` as the new segment's first turn: a
+        ``--new`` background run once the service accepted it (it becomes the head when it completes)."""
+        with self.store._transaction(write=True) as db:
+            self._begin(db, turn_id)
+
+    def _begin(self, db: sqlite3.Connection, turn_id: int) -> None:
+        self._turn(db, turn_id)  # KeyError for a turn of another chain
+        db.execute(
+            "UPDATE chains SET head = NULL, segment = segment + 1, updated = ? WHERE id = ?",
+            (time.time(), self._id),
+        )
+        db.execute(
+            "UPDATE turns SET segment = (SELECT segment FROM chains WHERE id = ?) WHERE id = ?",
+            (self._id, turn_id),
+        )
 
     def adopt(self, turn_id: int, finished: float, **fields: Any) -> bool:
         """Complete a background turn (a research run) and make it the head, in one transaction.
