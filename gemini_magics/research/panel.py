@@ -20,7 +20,7 @@ from .tasks import Row, Tasks
 from .tracker import Tracker
 
 COLUMNS = ("status", "agent", "started", "elapsed", "interaction", "", "")
-WIDTHS = ("11em", "18em", "9em", "6em", "auto", "auto", "auto")
+WIDTHS = ("11em", "22em", "7em", "6em", "auto", "auto", "auto")  # agent IDs are ~33 characters
 
 
 def table_markdown(rows: list[Row]) -> str:

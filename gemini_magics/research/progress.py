@@ -86,28 +86,31 @@ def status_text(state: State, quiet_after: float, now: float | None = None, tick
 
 
 def running_markdown(state: State, backend: str = "") -> str:
-    """The static fallback while running: saved notebooks and terminals show this."""
+    """The static fallback of a run's live widget (saved notebooks, nbviewer, a front end without the
+    kernel). It is never updated: nbclient keeps an output's last state and nbval its first, so it says
+    nothing that changes (no status, no time) and stays true once the run ended."""
     lines = []
     if backend == "offline emulator":
         from ..render.view import EMULATOR_BADGE
 
         lines.append(EMULATOR_BADGE)
-    who = static.code_span(state.agent)
+    run = static.code_span(state.interaction_id)
     lines.append(
-        f"**Background run** {who} · {static.code_span(state.interaction_id)} · "
-        f"{static.escape(state.status)} · started {at(state.started)}"
+        f"**Background run** {static.code_span(state.agent)} · {run} — in a running notebook this output is "
+        "a live widget: the run's progress, then its report."
     )
     lines.append(
-        f"The report appears here when it completes. `%gemini wait {state.interaction_id}` blocks until "
-        f"then; `%gemini show {state.interaction_id}` renders it again later; `%gemini panel` lists all."
+        f"`%gemini wait {state.interaction_id}` blocks until it ends; `%gemini show {state.interaction_id}` "
+        "renders the report (also after a restart); `%gemini panel` lists every run."
     )
     return "\n\n".join(lines)
 
 
 def running_plain(state: State) -> str:
+    """The text/plain twin of ``running_markdown`` (as unchanging)."""
     return (
-        f"{state.agent} · {state.interaction_id} · {state.status} (started {at(state.started)}); "
-        f"%gemini wait {state.interaction_id} blocks until it ends"
+        f"{state.agent} · {state.interaction_id} · background run; %gemini wait {state.interaction_id} "
+        f"blocks until it ends, %gemini show {state.interaction_id} renders the report"
     )
 
 
@@ -172,7 +175,6 @@ class ProgressWidget:
         self._tick = 0
         self._thought_count = -1
         self._finished = False
-        self._handles: list[Any] = []
         self.report_shown_at: float | None = None  # when the final view was put in place (benchmarks)
         state = tracker.snapshot()
         self.bar = w.FloatProgress(
@@ -255,10 +257,8 @@ class ProgressWidget:
         self.report_shown_at = time.time()
         self._unsubscribe()
         TICKER.discard(self)
-        for handle in self._handles:  # the saved notebook's static fallback becomes the report too
-            with contextlib.suppress(Exception):
-                data, metadata = self.bundle(final)
-                handle.update(data, metadata=metadata, raw=True)
+        # The output's static fallback stays as first displayed (see ``running_markdown``): an
+        # update_display_data here would be kept by nbclient and ignored by nbval.
 
     # -- pieces -----------------------------------------------------------------------------------------
 
@@ -295,27 +295,17 @@ class ProgressWidget:
 
         threading.Thread(target=cancel, name="gemini-cancel", daemon=True).start()
 
-    def bundle(self, result: Any = None) -> tuple[dict[str, Any], dict[str, Any]]:
-        """The display bundle: this widget's view, with the static fallback of the current state."""
-        from ..render import view
-
-        if result is not None:
-            data = static.bundle(view.markdown(result), result.blocks)
-            data["text/plain"] = view.plain(result)
-            metadata = view.metadata(result)
-        else:
-            state = self.tracker.snapshot()
-            data = {
-                "text/markdown": running_markdown(state, self.tracker.backend.target().label),
-                "text/plain": running_plain(state),
-            }
-            metadata = {
-                "gemini": {
-                    "interaction_id": state.interaction_id,
-                    "model": state.agent,
-                    "status": state.status,
-                }
-            }
+    def bundle(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The display bundle: this widget's view and its unchanging static fallback."""
+        state = self.tracker.snapshot()
+        data = {
+            "text/markdown": running_markdown(state, self.tracker.backend.target().label),
+            "text/plain": running_plain(state),
+        }
+        # No status here either: the saved output keeps what was first displayed.
+        metadata = {
+            "gemini": {"interaction_id": state.interaction_id, "model": state.agent, "background": True}
+        }
         data["application/vnd.jupyter.widget-view+json"] = {
             "model_id": self.box.model_id,
             "version_major": 2,
@@ -332,8 +322,8 @@ def _shown(result: Any, show_thoughts: bool) -> Any:
 
 
 def show(tracker: Tracker, show_thoughts: bool = True) -> None:
-    """Display a run: a live widget in a kernel (its static fallback updated to the report at the end),
-    the static text elsewhere; a finished run shows as any answer."""
+    """Display a run: a live widget in a kernel (the report replaces its live part at the end; the static
+    fallback never changes), the static text elsewhere; a finished run shows as any answer."""
     from IPython.display import display
 
     from ..render.view import in_kernel
@@ -351,10 +341,4 @@ def show(tracker: Tracker, show_thoughts: bool = True) -> None:
         return
     widget = ProgressWidget(tracker, show_thoughts)
     data, metadata = widget.bundle()
-    handle = display(data, metadata=metadata, raw=True, display_id=True)
-    with widget._lock:
-        if widget._finished:  # it ended while being displayed
-            final, meta = widget.bundle(_shown(tracker.result, show_thoughts))
-            handle.update(final, metadata=meta, raw=True)
-        else:
-            widget._handles.append(handle)
+    display(data, metadata=metadata, raw=True)

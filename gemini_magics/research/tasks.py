@@ -180,15 +180,7 @@ class Tasks:
     def _settle(self, chain_name: str, turn_id: int, tracker: Tracker, result: Result) -> str:
         """Record the outcome on the run's turn; a note for the user when the chain's story is unusual."""
         chain = self.store.chain(self.notebook, chain_name)
-        usage = result.usage or {}
-        fields = {
-            "answer": result.text,
-            "interaction_id": result.id,
-            "input_tokens": usage.get("total_input_tokens"),
-            "output_tokens": usage.get("total_output_tokens"),
-            "thought_tokens": usage.get("total_thought_tokens"),
-            "total_tokens": usage.get("total_tokens"),
-        }
+        fields = result.turn_fields()
         if result.status != "completed":
             status = result.status if result.status in STATUSES else "failed"
             chain.update(turn_id, status=status, **fields)

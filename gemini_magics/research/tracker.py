@@ -42,6 +42,7 @@ from ..turn import Result, _absorb
 
 TERMINAL = frozenset({"completed", "failed", "cancelled", "incomplete", "requires_action"})
 RUNNING = frozenset({"in_progress", "queued"})
+CANCELLING = "cancelling…"
 
 
 @dataclass(frozen=True)
@@ -205,7 +206,7 @@ class Tracker:
         """Ask the service to cancel; the outcome as one line (also shown in ``State.cancel_note``)."""
         if self.done:
             return f"nothing to cancel: the interaction already ended {self.state.status}"
-        self._set(cancel_note="cancelling…")
+        self._set(cancel_note=CANCELLING)
         try:
             interaction = self.backend.cancel(self.id)
         except BackendError as exc:
@@ -475,6 +476,9 @@ class Tracker:
             state.status, state.result, state.finished = result.status, result, finished
             state.mode, state.next_poll, state.chain_note = "done", None, chain_note
             state.error = result.error
+            if state.cancel_note == CANCELLING:  # the end is the cancel's outcome; views stop listening now
+                cancelled = result.status == "cancelled"
+                state.cancel_note = "cancelled" if cancelled else f"it had already ended {result.status}"
             thoughts = _thoughts(result.blocks)
             if len(thoughts) >= len(state.thoughts):
                 state.thoughts = thoughts

@@ -122,8 +122,22 @@ def test_wait_flag_blocks_and_leaves_only_the_static_report(rk: Any) -> None:
     markdown = data["text/markdown"]
     assert "# Research report: Bees" in markdown and "## Sources" in markdown
     assert "](https://en.wikipedia.org/wiki/Bees)" in markdown  # numbered citations with their links
+    assert markdown.count("**Thoughts**") == 1 and "> **Drafting the report.**" in markdown  # 5 in one
     assert metadata["gemini"]["interaction_id"] == result.id
     assert chain_of(rk).head == result.id
+
+
+def test_the_emulator_agent_duration_defaults_to_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``pytest --nbval notebooks/`` shortens the agent through the environment; %config still wins."""
+    from gemini_magics.magics import GeminiMagics
+
+    monkeypatch.setenv("GEMINI_MAGICS_AGENT_SECONDS", "3.5")
+    assert GeminiMagics(shell=None).emulator_agent_seconds == 3.5
+    assert GeminiMagics(shell=None, emulator_agent_seconds=1.0).emulator_agent_seconds == 1.0
+    monkeypatch.setenv("GEMINI_MAGICS_AGENT_SECONDS", "soon")
+    assert GeminiMagics(shell=None).emulator_agent_seconds == 20.0
+    monkeypatch.delenv("GEMINI_MAGICS_AGENT_SECONDS")
+    assert GeminiMagics(shell=None).emulator_agent_seconds == 20.0
 
 
 # -- tracking that never gets stuck ---------------------------------------------------------------------
@@ -194,6 +208,8 @@ def test_cancel_button_cancels_the_run_and_leaves_the_chain(rk: Any) -> None:
     assert widget.bar.bar_style == "warning"  # tqdm.notebook's colours: cancelled is a warning
     assert widget.cancel_button.layout.display == "none"
     assert "cancelled" in widget.status.value
+    # The outcome, not "cancelling…": the widget stops listening when the run ends, before cancel() returns.
+    assert "Cancel: cancelled" in widget.detail.value and "cancelling" not in widget.detail.value
     assert runner(rk).store.find(run.id)[2].status == "cancelled"
     assert chain_of(rk).head == head
     # Cancelling again says there is nothing to cancel; %gemini cancel reaches the service too.
@@ -363,29 +379,42 @@ def updates(recorded: list) -> list[dict]:
     return [m[2].get("state", {}) for m in recorded if m[1] == "comm_msg" and m[2].get("method") == "update"]
 
 
-def test_displayed_in_a_kernel_the_static_fallback_becomes_the_report(
+def test_displayed_in_a_kernel_the_static_fallback_never_changes_and_the_widget_shows_the_report(
     rk: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """nbclient (gemini-magics run, papermill) saves an output's last state, nbval compares its first: the
+    live widget's static fallback is displayed once, never updated, and says nothing that changes."""
     import gemini_magics.render.view as view
+    from gemini_magics.research.progress import running_markdown, running_plain
 
     monkeypatch.setattr(view, "in_kernel", lambda: True)
     run = research(rk, "Puffins [emulator: duration=1]")
     with capture_output() as captured:
         run._ipython_display_()
-        first = captured.outputs[0]
-        assert "application/vnd.jupyter.widget-view+json" in first.data
-        assert "Background run" in first.data["text/markdown"]
         assert run.tracker.wait(10)
-        deadline = time.monotonic() + 2
-        while len(captured.outputs) < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
-    assert len(captured.outputs) >= 2
-    final = captured.outputs[-1]
-    assert (
-        final.data["application/vnd.jupyter.widget-view+json"]
-        == first.data["application/vnd.jupyter.widget-view+json"]
-    )
-    assert "# Research report: Puffins" in final.data["text/markdown"]
+        time.sleep(0.3)  # an update_display_data, if any, would arrive here
+    [shown] = captured.outputs  # no update of the display
+    model = shown.data["application/vnd.jupyter.widget-view+json"]["model_id"]
+    markdown, plain = shown.data["text/markdown"], shown.data["text/plain"]
+    assert markdown.startswith("**Background run**") and f"`%gemini show {run.id}`" in markdown
+    assert "in\\_progress" not in markdown and "started" not in markdown  # no status, no time
+    ended = run.tracker.snapshot()
+    assert ended.status == "completed"
+    label = run.tracker.backend.target().label
+    assert (markdown, plain) == (running_markdown(ended, label), running_plain(ended))
+    assert shown.metadata["gemini"] == {"interaction_id": run.id, "model": AGENT, "background": True}
+    # The report is in the widget itself.
+    from ipywidgets.widgets.widget import _instances
+
+    box = _instances[model]
+    wait_for(lambda: bool(box.children[-1].children))
+    (final,) = box.children[-1].children
+    texts = [o["data"]["text/markdown"] for child in final.children for o in getattr(child, "outputs", ())]
+    assert any("# Research report: Puffins" in t for t in texts)
+    # Displayed after the end, a run shows as any answer.
+    with capture_output() as again:
+        run._ipython_display_()
+    assert "# Research report: Puffins" in again.outputs[0].data["text/markdown"]
 
 
 def test_panel_widget_lists_runs_updates_live_and_shows_a_report(
