@@ -50,6 +50,7 @@ class Backend:
         self.emulator_agent_seconds = emulator_agent_seconds
         self.retries = retries  # the SDK's own retries of 408/409/429/5xx (with backoff)
         self.emulator_directives = ""  # applied by the in-kernel emulator to every request, e.g. "rate=40"
+        self.stream_timeout: float | None = 300.0  # a foreground stream silent this long has stalled
         self._key: str | None = None  # set by ``%gemini key``; wins over the environment
         self._client: Any = None
         self._client_for: tuple[Target, str | None] | None = None
@@ -159,7 +160,7 @@ class Backend:
 
     def stream(self, params: dict[str, Any]) -> EventStream:
         try:
-            sdk_stream = self.client.interactions.create(stream=True, **params)
+            sdk_stream = self.client.interactions.create(stream=True, timeout=self.stream_timeout, **params)
         except Exception as exc:
             raise self.translate(exc) from None
         return EventStream(sdk_stream, self)

@@ -82,7 +82,9 @@ class CellRunner:
         except BackendError as exc:
             raise CellError(str(exc)) from None
         chain = self._chain(request)
-        parent = branch_point(request.branch_from, namespace) or (chain.head if request.store else None)
+        parent = branch_point(request.branch_from, namespace) or (
+            chain.head if request.store and not request.new else None
+        )
         if parent and request.store:
             params["previous_interaction_id"] = parent
         stream = defaults.stream if request.stream is None else request.stream
@@ -114,8 +116,10 @@ class CellRunner:
         if request.save and result.ok:
             _save_images(result, request.save)
         if turn_id is not None:
-            self._settle(chain, turn_id, result, branch=bool(request.branch_from))
+            self._settle(chain, turn_id, result, branch=bool(request.branch_from), fresh=request.new)
         if params.get("background") and result.id and result.status in ("in_progress", "queued"):
+            if request.new and turn_id is not None:
+                chain.begin(turn_id)  # accepted: the chain starts afresh with this run
             result = self._follow(result, request, show_thoughts)  # a live handle, or the end with --wait
         if request.variable:
             namespace[request.variable] = result
@@ -125,10 +129,8 @@ class CellRunner:
 
     def _chain(self, request: options.CellRequest) -> Chain:
         name = request.chain or self.store.active_name(self.notebook)
-        chain = self.store.chain(self.notebook, name)
-        if request.new:
-            chain.reset()
-        return chain
+        # --new resets the chain only once its turn completed (``_settle``), so a failed cell keeps it.
+        return self.store.chain(self.notebook, name)
 
     def _params(self, request: options.CellRequest, defaults: Defaults, notes: list[str]) -> dict[str, Any]:
         params: dict[str, Any] = {}
@@ -245,18 +247,12 @@ class CellRunner:
         return result
 
     @staticmethod
-    def _settle(chain: Chain, turn_id: int, result: Result, branch: bool = False) -> None:
-        usage = result.usage or {}
-        fields = {
-            "answer": result.text,
-            "interaction_id": result.id,
-            "input_tokens": usage.get("total_input_tokens"),
-            "output_tokens": usage.get("total_output_tokens"),
-            "thought_tokens": usage.get("total_thought_tokens"),
-            "total_tokens": usage.get("total_tokens"),
-        }
+    def _settle(
+        chain: Chain, turn_id: int, result: Result, branch: bool = False, fresh: bool = False
+    ) -> None:
+        fields = result.turn_fields()
         if result.status == "completed" and result.id:
-            advanced = chain.complete(turn_id, **fields)
+            advanced = chain.complete(turn_id, fresh=fresh, **fields)
             if not advanced and branch:
                 result.notes.append(
                     "a branch: the chain's head stays where it was; continue this branch with "

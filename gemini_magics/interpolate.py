@@ -234,13 +234,9 @@ def _is_image(value: Any) -> bool:
         except Exception:
             return False
         return head.startswith(_IMAGE_SIGNATURES) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
-    if isinstance(value, str | int | float | type):  # a class has ``save``/``size`` too; it is no image
-        return False
-    try:
-        size = getattr(value, "size", None)
-        return callable(getattr(value, "save", None)) and isinstance(size, tuple) and len(size) == 2
-    except Exception:
-        return False
+    from .media import is_pil
+
+    return is_pil(value)
 
 
 def _to_text(value: Any, ref: str) -> str:

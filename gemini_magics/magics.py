@@ -15,11 +15,12 @@ from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
-from traitlets import Bool, CaselessStrEnum, Float, Int, Unicode, observe
+from traitlets import Bool, CaselessStrEnum, Float, Int, Unicode, default, observe
 
 from . import catalog, options
 
 _THINKING = ("", *options.THINKING_LEVELS)
+AGENT_SECONDS_VARIABLE = "GEMINI_MAGICS_AGENT_SECONDS"
 
 
 @magics_class
@@ -41,7 +42,12 @@ class GeminiMagics(Magics):
         "", help="Key of this notebook's chains ('' = the notebook path or kernel session)."
     ).tag(config=True)
     retries = Int(4, help="How often the SDK retries 408/409/429/5xx answers (0 = never).").tag(config=True)
-    emulator_agent_seconds = Float(20.0, help="How long the emulator's research agent runs.").tag(config=True)
+    stream_timeout = Float(
+        300.0, help="Seconds a streamed answer may stay silent before the cell gives up (0 = wait for ever)."
+    ).tag(config=True)
+    emulator_agent_seconds = Float(
+        20.0, help="Seconds the emulator's research agent runs (default: $GEMINI_MAGICS_AGENT_SECONDS or 20)."
+    ).tag(config=True)
     emulator_directives = Unicode(
         "", help="Directives for every request to the in-kernel emulator, e.g. 'rate=40' (paced streaming)."
     ).tag(config=True)
@@ -63,6 +69,14 @@ class GeminiMagics(Magics):
     research_poll_max = Float(
         10.0, help="Longest wait between two polls of a background run, in seconds (the backoff's cap)."
     ).tag(config=True)
+
+    @default("emulator_agent_seconds")
+    def _agent_seconds_from_environment(self) -> float:
+        """``$GEMINI_MAGICS_AGENT_SECONDS`` shortens the emulator's agent for test runs (nbval), not cells."""
+        try:
+            return max(0.0, float(os.environ.get(AGENT_SECONDS_VARIABLE, "") or 20.0))
+        except ValueError:
+            return 20.0
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
@@ -131,6 +145,7 @@ class GeminiMagics(Magics):
             path = Path(self.chain_db) if self.chain_db else default_store_path()
             backend = Backend(self.backend, self.emulator_agent_seconds, self.retries)
             backend.emulator_directives = self.emulator_directives
+            backend.stream_timeout = self.stream_timeout or None
             backend.set_key(getattr(self, "_entered_key", None))
             from .render.view import in_kernel
 
@@ -162,7 +177,15 @@ class GeminiMagics(Magics):
         session = getattr(getattr(kernel, "session", None), "session", None)
         return f"session:{session or self._fallback_session}"
 
-    @observe("backend", "emulator_agent_seconds", "emulator_directives", "retries", "chain_db", "notebook")
+    @observe(
+        "backend",
+        "emulator_agent_seconds",
+        "emulator_directives",
+        "retries",
+        "stream_timeout",
+        "chain_db",
+        "notebook",
+    )
     def _reset_runner(self, change: Any) -> None:
         runner = getattr(self, "_runner", None)  # config may set traits before __init__ finished
         if runner is not None:

@@ -84,6 +84,18 @@ class Result:
     def ok(self) -> bool:
         return self.status in ("completed", "requires_action") and self.error is None
 
+    def turn_fields(self) -> dict[str, Any]:
+        """What a chain records of this result on its turn (``Chain.update`` / ``Chain.complete``)."""
+        usage = self.usage or {}
+        return {
+            "answer": self.text,
+            "interaction_id": self.id,
+            "input_tokens": usage.get("total_input_tokens"),
+            "output_tokens": usage.get("total_output_tokens"),
+            "thought_tokens": usage.get("total_thought_tokens"),
+            "total_tokens": usage.get("total_tokens"),
+        }
+
     def __repr__(self) -> str:
         size = f"{len(self.text)} chars"
         if self.image_bytes:
@@ -164,12 +176,25 @@ def _absorb(result: Result, interaction: Any) -> None:
     result.interaction = interaction
     result.id = interaction.id or result.id
     result.status = str(interaction.status)
-    steps = [s.model_dump(mode="json", exclude_none=True) for s in interaction.steps or []]
+    # A lenient SDK keeps what it cannot type (null, a bare value): ``from_steps`` skips what is no step.
+    steps = [
+        s.model_dump(mode="json", exclude_none=True) if hasattr(s, "model_dump") else s
+        for s in interaction.steps or []
+    ]
     result.blocks = b.from_steps(steps)
     if interaction.usage is not None:
         result.usage = interaction.usage.model_dump(exclude_none=True)
     if interaction.errors:
         result.error = "; ".join(str(e.message) for e in interaction.errors if e.message) or "failed"
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    """A field of the wire that must be an object; ``{}`` when a service sent something else."""
+    return value if isinstance(value, dict) else {}
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def _run_streamed(
@@ -185,17 +210,17 @@ def _run_streamed(
         for event in events:
             kind = event.get("event_type")
             if kind in ("interaction.created", "interaction.completed"):
-                info = event.get("interaction") or {}
-                result.id = info.get("id") or result.id
-                result.status = info.get("status") or result.status
-                if info.get("usage"):
+                info = _dict(event.get("interaction"))
+                result.id = _str(info.get("id")) or result.id
+                result.status = _str(info.get("status")) or result.status
+                if info.get("usage") and isinstance(info["usage"], dict):
                     result.usage = info["usage"]
                 if kind == "interaction.completed":
                     rebuilder.finish(info)
             elif kind == "interaction.status_update":
-                result.status = event.get("status") or result.status
+                result.status = _str(event.get("status")) or result.status
             elif kind == "error":
-                error = event.get("error") or {}
+                error = _dict(event.get("error"))
                 result.error = backend.scrub(str(error.get("message") or "the service reported an error"))
             rebuilder.feed(event)
             if assembler.feed(event) and on_progress is not None:

@@ -112,34 +112,45 @@ def structured_json(turn: Turn) -> str:
     for key in ("schema", "json_schema"):
         if isinstance(schema.get(key), dict):
             schema = schema[key]
+    from .model import _STOP  # the content words of the prompt fill the strings
+
     words = [w.strip(".,:;!?\"'()[]{}") for w in turn.prompt.split()]
-    words = [w for w in words if w.isalpha()] or ["example"]
+    words = [w for w in words if w.isalpha()]
+    words = [w for w in words if w.lower() not in _STOP] or words or ["example"]
     value = _instance(schema, schema.get("$defs") or schema.get("definitions") or {}, words, [0])
     return json.dumps(value, ensure_ascii=False, indent=2)
 
 
 def _instance(
-    schema: dict[str, Any], defs: dict[str, Any], words: list[str], counter: list[int], refs: tuple = ()
+    schema: dict[str, Any],
+    defs: dict[str, Any],
+    words: list[str],
+    counter: list[int],
+    refs: tuple = (),
+    key: str = "",
 ) -> Any:
     """A deterministic value valid for ``schema`` (the subset of JSON Schema that structured output uses).
 
     ``refs`` are the ``$defs`` being expanded: a recursive schema ends where it allows (null, empty list).
+    ``key`` is the property being filled (``ingredients[2]`` for an item): names and titles take the
+    prompt's words, list items are numbered ("Ingredient 2"), years look like years.
     """
     if "$ref" in schema:
         name = schema["$ref"].rsplit("/", 1)[-1]
         if name in refs:
             return None
-        return _instance(defs.get(name, {}), defs, words, counter, (*refs, name))
-    for key in ("anyOf", "oneOf"):
-        if schema.get(key):
-            options = [o for o in schema[key] if o.get("type") != "null"] or schema[key]
-            if len(options) < len(schema[key]) and _cyclic(options[0], refs):
+        return _instance(defs.get(name, {}), defs, words, counter, (*refs, name), key)
+    for union in ("anyOf", "oneOf"):
+        if schema.get(union):
+            options = [o for o in schema[union] if o.get("type") != "null"] or schema[union]
+            if len(options) < len(schema[union]) and _cyclic(options[0], refs):
                 return None
-            return _instance(options[0], defs, words, counter, refs)
+            return _instance(options[0], defs, words, counter, refs, key)
     if schema.get("allOf"):
-        return _instance(schema["allOf"][0], defs, words, counter, refs)
+        return _instance(schema["allOf"][0], defs, words, counter, refs, key)
     if "enum" in schema:
-        return schema["enum"][counter[0] % len(schema["enum"])]
+        mentioned = [v for v in schema["enum"] if str(v).lower() in {w.lower() for w in words}]
+        return mentioned[0] if mentioned else schema["enum"][counter[0] % len(schema["enum"])]
     if "const" in schema:
         return schema["const"]
     kind = schema.get("type")
@@ -152,25 +163,28 @@ def _instance(
         props = schema.get("properties") or {}
         required = set(schema.get("required") or props)
         return {
-            name: _instance(sub, defs, words, counter, refs)
+            name: _instance(sub, defs, words, counter, refs, name)
             for name, sub in props.items()
             if name in required or not _cyclic(sub, refs)
         }
     if kind == "array":
         if schema.get("prefixItems"):  # tuples: one value per position
-            return [_instance(item, defs, words, counter, refs) for item in schema["prefixItems"]]
+            return [_instance(item, defs, words, counter, refs, key) for item in schema["prefixItems"]]
         items = schema.get("items") or {}
         low = int(schema.get("minItems", 0 if _cyclic(items, refs) else 2))
         high = int(schema.get("maxItems", max(low, 3)))
         count = low if _cyclic(items, refs) else min(max(low, 2), high)
-        return [_instance(items, defs, words, counter, refs) for _ in range(count)]
+        return [_instance(items, defs, words, counter, refs, f"{key}[{i}]") for i in range(1, count + 1)]
     if kind in ("integer", "number"):
+        bounded = any(k in schema for k in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"))
+        if "year" in key.lower() and kind == "integer" and not bounded:
+            return 1950 + 7 * counter[0] % 70
         return _number(schema, counter[0], kind == "integer")
     if kind == "boolean":
         return counter[0] % 2 == 0
     if kind == "null":
         return None
-    text = words[counter[0] % len(words)]
+    text = _text_for(key, words, counter[0])
     if schema.get("format") == "date":
         return f"2026-01-{counter[0] % 28 + 1:02d}"
     if schema.get("format") == "date-time":
@@ -184,8 +198,25 @@ def _instance(
     if schema.get("format") == "email":
         return f"{text.lower()}@example.com"
     limit = schema.get("maxLength")
-    text = text.capitalize().ljust(int(schema.get("minLength", 0)), "x")
+    text = text[:1].upper() + text[1:]
+    text = text.ljust(int(schema.get("minLength", 0)), "x")
     return text[: int(limit)] if limit else text
+
+
+def _text_for(key: str, words: list[str], counter: int) -> str:
+    """A string for the property ``key``: the prompt's words for names and titles, numbered list items
+    ("Ingredient 2" in ``ingredients``), the property's name and a number for other properties, else one
+    word of the prompt."""
+    item = re.fullmatch(r"(\w+)\[(\d+)\]", key)
+    name = (item.group(1) if item else key).lower()
+    if item and name and not re.search(r"name|title", name):
+        singular = re.sub(r"ies$", "y", name) if name.endswith("ies") else re.sub(r"(?<=[^s])s$", "", name)
+        return f"{singular.replace('_', ' ')} {item.group(2)}"
+    if name in ("name", "title", "headline", "topic", "subject") or name.endswith(("_name", "_title")):
+        return " ".join(words[:4])
+    if name.isidentifier():  # a placeholder that says what it stands for: "author 7"
+        return f"{name.replace('_', ' ')} {counter}"
+    return words[counter % len(words)].lower()
 
 
 def _cyclic(schema: dict[str, Any], refs: tuple) -> bool:

@@ -172,7 +172,51 @@ def media_note(turn: Turn) -> str:
     if not seen:
         return ""
     parts = [f"{len(d)} {kind}{'s' if len(d) > 1 else ''} ({', '.join(d)})" for kind, d in seen.items()]
-    return "I see " + " and ".join(parts) + "."
+    note = "I see " + " and ".join(parts) + "."
+    colours = [
+        _colours(part)
+        for step in turn.input_steps
+        if step.get("type") == "user_input"
+        for part in step.get("content") or []
+        if isinstance(part, dict) and part.get("type") == "image"
+    ]
+    if len(colours) == 1 and colours[0]:
+        note += f" Its main colours: {colours[0]}."
+    elif any(colours):
+        listed = "; ".join(f"image {i}: {c or 'unknown'}" for i, c in enumerate(colours, 1))
+        note += f" Main colours — {listed}."
+    return note
+
+
+# CSS colour names, so a picture drawn with PIL's names ("steelblue") is described with them.
+_PALETTE = {
+    "white": (255, 255, 255), "black": (0, 0, 0), "grey": (128, 128, 128), "silver": (192, 192, 192),
+    "red": (255, 0, 0), "maroon": (128, 0, 0), "orange": (255, 165, 0), "gold": (255, 215, 0),
+    "yellow": (255, 255, 0), "brown": (165, 42, 42), "olive": (128, 128, 0), "green": (0, 128, 0),
+    "lime": (0, 255, 0), "sea green": (46, 139, 87), "teal": (0, 128, 128), "navy": (0, 0, 128),
+    "blue": (0, 0, 255), "steel blue": (70, 130, 180), "sky blue": (135, 206, 235),
+    "purple": (128, 0, 128), "magenta": (255, 0, 255), "pink": (255, 192, 203),
+}  # fmt: skip
+
+
+def _colours(part: dict[str, Any], most: int = 3) -> str:
+    """The main colours of an inline image, most frequent first ("white, steel blue"); "" if unreadable."""
+    try:
+        import io
+
+        from PIL import Image
+
+        with Image.open(io.BytesIO(base64.b64decode(part.get("data") or ""))) as image:
+            small = image.convert("RGB").resize((48, 48), Image.Resampling.NEAREST)
+            counts = small.getcolors(48 * 48) or []
+    except Exception:  # no data (a URI), not an image PIL reads, or no Pillow
+        return ""
+    shares: dict[str, int] = {}
+    for count, rgb in counts:
+        name = min(_PALETTE, key=lambda n: sum((a - b) ** 2 for a, b in zip(rgb, _PALETTE[n], strict=True)))
+        shares[name] = shares.get(name, 0) + count
+    ranked = sorted(shares, key=lambda n: (-shares[n], n))
+    return ", ".join(n for n in ranked[:most] if shares[n] >= 0.03 * 48 * 48)
 
 
 def _describe_media(part: dict[str, Any]) -> str:

@@ -171,7 +171,7 @@ async def code_execution(turn: Turn) -> AsyncIterator[Emit]:
     yield Emit({"type": "code_execution_call", "id": call_id, "arguments": arguments})
     output, failed = await run_python(code)
     result = {"type": "code_execution_result", "call_id": call_id, "result": output, "is_error": failed}
-    turn.notes.append(("code", output.strip()))
+    turn.notes.append(("code_error" if failed else "code", output.strip()))
     yield Emit(result)
 
 
@@ -190,15 +190,35 @@ def function_calls_for(turn: Turn) -> list[dict[str, Any]]:
         chosen = functions[:1]
     if choice == "none":
         return []
-    return [
-        {
-            "type": "function_call",
-            "id": turn.new_id("call"),
-            "name": f["name"],
-            "arguments": arguments_for(f.get("parameters") or {}, turn.prompt),
-        }
-        for f in chosen
-    ]
+    places = _places(turn.prompt)
+    calls: list[tuple[str, dict[str, Any]]] = []
+    for f in chosen:
+        arguments = arguments_for(f.get("parameters") or {}, turn.prompt)
+        # "in Paris and in Oslo": one call per place, in parallel, as a model does.
+        key = next((k for k, v in arguments.items() if places and _first_place(v) == places[0]), None)
+        if key is None:
+            calls.append((f["name"], arguments))
+        else:
+            calls += [(f["name"], dict(arguments, **{key: place})) for place in places]
+    return [{"type": "function_call", "id": turn.new_id("call"), "name": n, "arguments": a} for n, a in calls]
+
+
+_PLACE = r"[A-Z][\w-]*(?: [A-Z][\w-]*)*"
+_PLACE_LIST = re.compile(
+    rf"\b(?:in|for|of|at|to|from)\s+({_PLACE}(?:(?:,\s*|,?\s+and\s+)(?:in\s+)?{_PLACE})+)"
+)
+
+
+def _places(prompt: str) -> list[str]:
+    """The places a prompt lists after a preposition ("in Paris and in Oslo", "for Rome, Oslo and Lima")."""
+    found = _PLACE_LIST.search(prompt)
+    if not found:
+        return []
+    return [p for p in re.split(r",\s*(?:and\s+)?(?:in\s+)?|\s+and\s+(?:in\s+)?", found.group(1)) if p]
+
+
+def _first_place(value: Any) -> str | None:
+    return value.split(",")[0].strip() if isinstance(value, str) else None
 
 
 def _relevant(function: dict[str, Any], words: set[str]) -> bool:
@@ -263,8 +283,13 @@ def notes_text(turn: Turn) -> str:
     """The answer when built-in tools ran: what they found, in Markdown."""
     out = []
     for kind, value in turn.notes:
-        if kind == "code":
-            out.append(f"I ran the code; it printed:\n\n```\n{value}\n```")
+        if kind == "code" and value and "\n" not in value and "`" not in value and len(value) <= 100:
+            out.append(f"I ran the code: it printed `{value}`.")
+        elif kind == "code":
+            out.append(f"I ran the code; it printed:\n\n```\n{value or '(nothing)'}\n```")
+        elif kind == "code_error":
+            last = value.splitlines()[-1].strip() if value else "an error"
+            out.append(f"The code failed with `{last.replace('`', '')}`; the error output above shows where.")
         elif kind == "url":
             out.append(f"I read: {value}.")
         elif kind == "search":

@@ -9,6 +9,7 @@ model output (titles, URLs, names) is escaped.
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 import re
@@ -30,6 +31,9 @@ _MATH = re.compile(
     re.DOTALL | re.IGNORECASE,
 )
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]#|<>~])")
+# Images the saved view embeds as data URIs (JupyterLab's sanitizer keeps them in an img src).
+EMBEDDED_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
+MAX_EMBEDDED = 8_000_000  # bytes; a larger image keeps the placeholder (its PNG is still in the bundle)
 
 
 def safe_markdown(text: str) -> str:
@@ -147,8 +151,9 @@ def quote(text: str) -> str:
     return "\n".join("> " + line if line else ">" for line in text.strip().splitlines())
 
 
-def block_markdown(block: b.Block, show_thoughts: bool = True) -> str:
-    """One block as Markdown; images become a short placeholder (the PNG travels beside it)."""
+def block_markdown(block: b.Block, show_thoughts: bool = True, embed_images: bool = False) -> str:
+    """One block as Markdown; images become a short placeholder or, with ``embed_images``, the image itself
+    as a data URI (for the saved view: JupyterLab prefers Markdown to a PNG in the same output)."""
     if isinstance(block, b.TextBlock):
         return safe_markdown(block.text)
     if isinstance(block, b.ThoughtBlock):
@@ -157,6 +162,10 @@ def block_markdown(block: b.Block, show_thoughts: bool = True) -> str:
         return "**Thoughts**\n\n" + quote(safe_markdown(block.summary))
     if isinstance(block, b.ImageBlock):
         size = f"{len(block.data):,} bytes" if block.data else "no data"
+        fits = block.mime_type in EMBEDDED_TYPES and 0 < len(block.data) <= MAX_EMBEDDED
+        if embed_images and fits:
+            data = base64.b64encode(block.data).decode("ascii")
+            return f"![image: {block.mime_type}, {size}](data:{block.mime_type};base64,{data})"
         return f"*[image: {escape(block.mime_type)}, {size}]*"
     if isinstance(block, b.CodeBlock):
         parts = [f"**Code execution** ({escape(block.language)})", fence(block.code, block.language.lower())]
@@ -184,7 +193,8 @@ def block_markdown(block: b.Block, show_thoughts: bool = True) -> str:
             status = block.statuses.get(url, "pending")
             lines.append(f"- {link(url, url)} — {escape(status)}")
         return "\n".join(lines)
-    return f"*[{escape(block.kind)} step]* {code_span(block.preview[:120])}"
+    kind = block.kind if len(block.kind) <= 60 else block.kind[:59] + "…"  # the service names it: unbounded
+    return f"*[{escape(kind)} step]* {code_span(block.preview[:120])}"
 
 
 def citations_markdown(block_list: list[b.Block]) -> str:
@@ -200,11 +210,28 @@ def citations_markdown(block_list: list[b.Block]) -> str:
     return "**Sources**\n\n" + "\n".join(rows)
 
 
+def merge_thoughts(block_list: list[b.Block]) -> list[b.Block]:
+    """Consecutive thought summaries as one block (an agent sends dozens): one *Thoughts* section each."""
+    merged: list[b.Block] = []
+    for block in block_list:
+        last = merged[-1] if merged else None
+        if isinstance(block, b.ThoughtBlock) and isinstance(last, b.ThoughtBlock):
+            summaries = [s for s in (last.summary.strip(), block.summary.strip()) if s]
+            merged[-1] = b.ThoughtBlock("\n\n".join(summaries), last.signed or block.signed)
+        else:
+            merged.append(block)
+    return merged
+
+
 def to_markdown(
-    block_list: list[b.Block], show_thoughts: bool = True, header: str = "", footer: str = ""
+    block_list: list[b.Block],
+    show_thoughts: bool = True,
+    header: str = "",
+    footer: str = "",
+    embed_images: bool = False,
 ) -> str:
     parts = [header] if header else []
-    parts += [block_markdown(block, show_thoughts) for block in block_list]
+    parts += [block_markdown(block, show_thoughts, embed_images) for block in merge_thoughts(block_list)]
     sources = citations_markdown(block_list)
     text_has_sources = any(isinstance(x, b.TextBlock) and "Sources" in x.text for x in block_list)
     if sources and not text_has_sources:

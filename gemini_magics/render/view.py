@@ -38,8 +38,24 @@ def footer(result: Result) -> str:
     return "<sub>" + " · ".join(static.escape(p) for p in parts) + "</sub>"
 
 
+def shown_blocks(result: Result) -> list[b.Block]:
+    """The blocks as shown: a structured answer (``--schema``, parsed) is JSON, shown as a JSON code block."""
+    if result.parsed is None:
+        return result.blocks
+
+    def shown(block: b.Block) -> b.Block:
+        if isinstance(block, b.TextBlock) and block.text.strip():
+            return b.TextBlock(static.fence(block.text.strip(), "json"))
+        return block
+
+    return [shown(block) for block in result.blocks]
+
+
 def markdown(result: Result) -> str:
-    text = static.to_markdown(result.blocks, result.show_thoughts, header(result), footer(result))
+    """The static view; images are embedded: where JupyterLab picks Markdown, a saved notebook shows them."""
+    text = static.to_markdown(
+        shown_blocks(result), result.show_thoughts, header(result), footer(result), embed_images=True
+    )
     if result.show_json and result.interaction is not None:
         raw = result.interaction.model_dump_json(indent=1, exclude_none=True)
         text += "\n\n**Interaction JSON**\n\n" + static.fence(raw, "json")
@@ -112,7 +128,7 @@ def build_widget(result: Result) -> Any:
     top = header(result)
     if top:
         children.append(_markdown_output(top))
-    for block in result.blocks:
+    for block in static.merge_thoughts(shown_blocks(result)):
         if isinstance(block, b.ThoughtBlock):
             if result.show_thoughts and block.summary.strip():
                 accordion = w.Accordion(children=[_markdown_output(static.safe_markdown(block.summary))])

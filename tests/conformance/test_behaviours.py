@@ -686,6 +686,27 @@ def test_parallel_function_calls(sdk: Any) -> None:
     assert '"temp_c": 18' in answered.output_text and "14:05" in answered.output_text
 
 
+def test_one_parallel_call_per_place_the_prompt_lists(sdk: Any) -> None:
+    def calls_for(prompt: str) -> list[tuple[str, Any]]:
+        asked = sdk.interactions.create(model=MODEL, input=prompt, tools=[WEATHER, TIME, STOCKS])
+        calls = steps_of(checked(asked, "requires_action"), gi.FunctionCallStep)
+        assert len({c.id for c in calls}) == len(calls)
+        return [(c.name, c.arguments) for c in calls]
+
+    assert calls_for("Compare the weather in Paris and in Oslo.") == [
+        ("get_weather", {"location": "Paris"}),
+        ("get_weather", {"location": "Oslo"}),
+    ]
+    assert calls_for("What are the weather and the local time in Rome, Lima and Quito?") == [
+        ("get_weather", {"location": "Rome"}),
+        ("get_weather", {"location": "Lima"}),
+        ("get_weather", {"location": "Quito"}),
+        ("get_time", {"city": "Rome"}),
+        ("get_time", {"city": "Lima"}),
+        ("get_time", {"city": "Quito"}),
+    ]
+
+
 def test_function_error_result_is_reflected(sdk: Any) -> None:
     asked = checked(
         sdk.interactions.create(model=MODEL, input="What's the weather in Oslo?", tools=[WEATHER]),
@@ -827,6 +848,25 @@ def test_structured_output_fits_a_json_schema(sdk: Any, response_format: dict[st
     value = json.loads(interaction.output_text)
     jsonschema.Draft202012Validator(ORDER_SCHEMA, format_checker=jsonschema.FormatChecker()).validate(value)
     assert set(value) >= set(ORDER_SCHEMA["required"])
+
+
+class Book(BaseModel):
+    title: str
+    year: int
+    genres: list[str]
+    mood: Literal["cheerful", "gloomy"]
+
+
+def test_structured_values_read_like_the_prompt(sdk: Any) -> None:
+    """Names and titles take the prompt's words, list items are numbered, enums follow a mention."""
+    prompt = "A gloomy science fiction novel, please."
+    interaction = checked(
+        sdk.interactions.create(model=MODEL, input=prompt, response_format=Book.model_json_schema())
+    )
+    book = Book.model_validate_json(interaction.output_text)
+    assert book.title == "Gloomy science fiction novel"
+    assert book.genres == ["Genre 1", "Genre 2"] and book.mood == "gloomy"
+    assert 1900 < book.year < 2030
 
 
 # -- counted deltas ---------------------------------------------------------------------------------------

@@ -176,6 +176,23 @@ def test_interpolated_pil_image_is_an_image_part(kernel: Any, emulator: Emulator
     assert kinds == ["text", "image", "text"]
 
 
+def test_the_model_names_the_main_colours_of_an_image(kernel: Any) -> None:
+    from PIL import ImageDraw
+
+    chart = Image.new("RGB", (120, 80), "white")
+    ImageDraw.Draw(chart).rectangle([10, 20, 60, 80], fill="steelblue")
+    sketch = Image.new("RGB", (40, 40), "seagreen")
+    ImageDraw.Draw(sketch).ellipse([0, 0, 39, 39], fill="orange")
+    kernel.shell.user_ns.update(chart=chart, sketch=sketch)
+    one = ok(kernel.run("%%gemini --image chart\nWhat is this?"))
+    assert one.text.startswith("I see 1 image (120×80 PNG). Its main colours: white, steel blue.\n")
+    two = ok(kernel.run("%%gemini\nCompare {chart} with {sketch}"))
+    assert two.text.startswith(
+        "I see 2 images (120×80 PNG, 40×40 PNG). Main colours — image 1: white, steel blue; "
+        "image 2: orange, sea green.\n"
+    )
+
+
 def test_files_are_documents(kernel: Any, emulator: EmulatorServer, files: Path) -> None:
     result = ok(kernel.run("%%gemini --file notes.txt --file report.pdf --image chart.png\nSummarise"))
     notes = len("Revenue grew 12% in March.\n")

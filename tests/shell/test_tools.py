@@ -475,6 +475,18 @@ def test_schema_from_a_type_and_a_dict(kernel: Any, emulator: EmulatorServer) ->
     assert request(emulator, plain.id)["response_format"]["schema"] == kernel.shell.user_ns["person_schema"]
 
 
+def test_structured_answer_shows_as_a_json_block(kernel: Any) -> None:
+    from gemini_magics.render import view
+
+    assert kernel.run(MODELS).success
+    result = ok(kernel.run("%%gemini --no-stream --schema Person\nDescribe Alice"))
+    fenced = "```json\n" + result.text.strip() + "\n```"
+    assert result.text.strip().startswith('{\n  "name": "Alice"')
+    assert fenced in view.markdown(result)  # not a paragraph of JSON
+    plain = ok(kernel.run("%%gemini --no-stream\nDescribe Alice"))
+    assert "```json" not in view.markdown(plain)
+
+
 def test_invalid_structured_output_shows_the_raw_text(
     kernel: Any, emulator: EmulatorServer, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -8,6 +8,7 @@ on Results that ``turn.run`` builds with the real SDK against the emulator.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import struct
@@ -208,7 +209,11 @@ def test_image_answer_carries_a_real_png(kernel: Any, shown: Shown, stream: str)
     assert isinstance(png, bytes)
     assert png_size(png) == (256, 256)
     assert result.image_bytes == [png]
-    assert f"*[image: image/png, {len(png):,} bytes]*" in data["text/markdown"]
+    # The Markdown view embeds the image (JupyterLab shows Markdown, not the PNG, of a saved output).
+    embedded = re.findall(
+        r"!\[image: image/png, [\d,]+ bytes\]\(data:image/png;base64,([\w+/=]+)\)", data["text/markdown"]
+    )
+    assert [base64.b64decode(x) for x in embedded] == [png]
     assert "Here is an image for: A lighthouse" in data["text/markdown"]
 
 
