@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.testing.globalipapp import start_ipython
+from traitlets.config import Config
 
 from gemini_magics.emulator import EmulatorServer
 
@@ -51,6 +53,14 @@ class Kernel:
     def run(self, source: str) -> Any:
         """Run a whole cell as a user would (magic syntax included); returns IPython's ExecutionResult."""
         return self.shell.run_cell(source, store_history=True)
+
+
+@pytest.fixture(autouse=True)
+def fresh_config(shell: InteractiveShell) -> Iterator[None]:
+    """``%config GeminiMagics.x = ...`` lands in the session shell's config: undo it after each test."""
+    saved = Config(copy.deepcopy(shell.config.get("GeminiMagics", {})))
+    yield
+    shell.config["GeminiMagics"] = saved
 
 
 @pytest.fixture

@@ -8,18 +8,15 @@ from the in-process emulator's record of the request body, because ``get`` does 
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 import socket
 import time
-from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from IPython.core.error import UsageError
-from traitlets.config import Config
 
 from gemini_magics import options
 from gemini_magics.chain import ChainStore, Turn
@@ -112,14 +109,6 @@ def closed_port() -> int:
 def no_key_in_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("GEMINI_API_KEY", "GOOGLE_API_KEY"):
         monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture(autouse=True)
-def fresh_config(shell: Any) -> Iterator[None]:
-    """``%config GeminiMagics.x = ...`` lands in the session shell's config: undo it after each test."""
-    saved = Config(copy.deepcopy(shell.config.get("GeminiMagics", {})))
-    yield
-    shell.config["GeminiMagics"] = saved
 
 
 @pytest.fixture

@@ -8,17 +8,15 @@ other: ``Kernel.start()`` points the loaded extension at that kernel's notebook 
 from __future__ import annotations
 
 import _thread
-import copy
 import re
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from IPython.core.error import UsageError
-from traitlets.config import Config
 
 from gemini_magics.chain import ChainStore, Turn
 from gemini_magics.emulator import EmulatorServer
@@ -89,14 +87,6 @@ def failed(run: Any, capsys: pytest.CaptureFixture[str], *words: str, shows: str
 
 def ask_name(kernel: Any, flags: str = "") -> Result:
     return ok(kernel.run(f"%%gemini {flags}\nWhat is my name?"))
-
-
-@pytest.fixture(autouse=True)
-def fresh_config(shell: Any) -> Iterator[None]:
-    """``%config GeminiMagics.x = ...`` lands in the session shell's config: undo it after each test."""
-    saved = Config(copy.deepcopy(shell.config.get("GeminiMagics", {})))
-    yield
-    shell.config["GeminiMagics"] = saved
 
 
 @pytest.fixture

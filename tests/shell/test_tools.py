@@ -7,15 +7,12 @@ the tests see the exact wire: declarations, ``function_result`` steps, ``previou
 
 from __future__ import annotations
 
-import copy
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from IPython.core.error import UsageError
 from IPython.utils.capture import capture_output
-from traitlets.config import Config
 
 from gemini_magics import blocks as b
 from gemini_magics import tools
@@ -74,14 +71,6 @@ async def get_news(topic):
 
 
 # -- helpers --------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(autouse=True)
-def fresh_config(shell: Any) -> Iterator[None]:
-    """``%config GeminiMagics.x = ...`` lands in the session shell's config: undo it after each test."""
-    saved = Config(copy.deepcopy(shell.config.get("GeminiMagics", {})))
-    yield
-    shell.config["GeminiMagics"] = saved
 
 
 @pytest.fixture
