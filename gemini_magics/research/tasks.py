@@ -15,7 +15,6 @@ interaction id, and the rule by which a finished run joins its chain:
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import threading
 from collections.abc import Callable
@@ -25,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from ..backend import BackendError
 from ..chain import PENDING, STATUSES
 from ..turn import Result, _absorb
-from .tracker import Timing, Tracker, _epoch
+from .tracker import Listeners, Timing, Tracker, _epoch
 
 if TYPE_CHECKING:
     from ..cell import CellRunner
@@ -59,7 +58,7 @@ class Tasks:
         self.runner = runner
         self.trackers: dict[str, Tracker] = {}
         self._lock = threading.RLock()
-        self._listeners: list[Callable[[Tracker], None]] = []
+        self._listeners = Listeners()
 
     @property
     def backend(self) -> Any:
@@ -158,22 +157,11 @@ class Tasks:
     # -- listeners (the panel) --------------------------------------------------------------------
 
     def subscribe(self, listener: Callable[[Tracker], None]) -> Callable[[], None]:
-        with self._lock:
-            self._listeners.append(listener)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if listener in self._listeners:
-                    self._listeners.remove(listener)
-
-        return unsubscribe
+        """Hear about every run's changes (the panel); returns the function that unsubscribes."""
+        return self._listeners.add(listener)
 
     def _changed(self, tracker: Tracker) -> None:
-        with self._lock:
-            listeners = list(self._listeners)
-        for listener in listeners:
-            with contextlib.suppress(Exception):  # a broken panel must not stop the others
-                listener(tracker)
+        self._listeners.call(tracker)
 
     # -- the chain --------------------------------------------------------------------------------
 

@@ -107,6 +107,38 @@ class State:
 
 
 Listener = Callable[["Tracker"], None]
+
+
+class Listeners:
+    """Callbacks for tracker changes, safe to add, remove and call from any thread.
+
+    A listener that raises is skipped: a broken view must stop neither the tracking nor the others.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: list[Listener] = []
+
+    def add(self, listener: Listener) -> Callable[[], None]:
+        """Register ``listener``; returns the function that unsubscribes it."""
+        with self._lock:
+            self._items.append(listener)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if listener in self._items:
+                    self._items.remove(listener)
+
+        return unsubscribe
+
+    def call(self, tracker: Tracker) -> None:
+        with self._lock:
+            items = list(self._items)
+        for listener in items:
+            with contextlib.suppress(Exception):
+                listener(tracker)
+
+
 FinishHook = Callable[["Tracker", Result], str]
 
 
@@ -130,7 +162,7 @@ class Tracker:
         self.notes = list(notes or [])  # shown with the final result (e.g. a model substitution)
         self._on_finish = on_finish
         self._lock = threading.RLock()
-        self._listeners: list[Listener] = []
+        self._listeners = Listeners()
         self._done = threading.Event()
         self._stop = threading.Event()
         self._finishing = False
@@ -173,15 +205,7 @@ class Tracker:
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Call ``listener(tracker)`` on every visible change; returns the function that unsubscribes."""
-        with self._lock:
-            self._listeners.append(listener)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if listener in self._listeners:
-                    self._listeners.remove(listener)
-
-        return unsubscribe
+        return self._listeners.add(listener)
 
     def snapshot(self) -> State:
         with self._lock:
@@ -503,11 +527,7 @@ class Tracker:
         if not force and now - self._last_notify < 0.1:
             return
         self._last_notify = now
-        with self._lock:
-            listeners = list(self._listeners)
-        for listener in listeners:
-            with contextlib.suppress(Exception):  # a broken view must not stop the tracking
-                listener(self)
+        self._listeners.call(self)
 
 
 def _thoughts(block_list: list[b.Block]) -> list[str]:
