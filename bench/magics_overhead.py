@@ -13,7 +13,6 @@ Run: ``.venv/bin/python bench/magics_overhead.py``
 from __future__ import annotations
 
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -21,9 +20,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from emulator_process import start_emulator  # bench/ is on sys.path when run as a script
+
 LOAD_SNIPPET = """
 import time
 from IPython.testing.globalipapp import start_ipython
+
 ip = start_ipython()
 t = time.perf_counter()
 ip.run_line_magic("load_ext", "{ext}")
@@ -44,32 +46,6 @@ def load_ext_seconds(ext: str, runs: int = 9) -> float | None:
             return None
         times.append(float(out.stdout.strip().splitlines()[-1]))
     return statistics.median(times)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_emulator() -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gemini_magics.emulator", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    import httpx
-
-    for _ in range(200):
-        try:
-            httpx.get(url + "/emulator/health", timeout=0.5)
-            return proc, url
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("the emulator did not start")
 
 
 def shell():
