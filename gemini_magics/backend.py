@@ -86,10 +86,37 @@ class Backend:
 
     def scrub(self, text: str) -> str:
         """``text`` with every known key replaced by ``***``."""
-        for secret in {self._key, *(os.environ.get(n) for n in KEY_VARIABLES)}:
-            if secret and len(secret) >= 4:
-                text = text.replace(secret, "***")
+        values = (self._key, *(os.environ.get(n) for n in KEY_VARIABLES))
+        # Stripped, as ``key()`` sends it: a variable read from a file often ends in a newline.
+        secrets = {value.strip() for value in values if value and len(value.strip()) >= 4}
+        for secret in sorted(secrets, key=len, reverse=True):
+            text = text.replace(secret, "***")
         return text
+
+    def scrub_errors(self, interaction: Any) -> Any:
+        """``interaction`` (an SDK ``Interaction``, or its dict in a stream event) with the service's error
+        messages scrubbed, in place: it is kept in ``Result.interaction`` and shown by ``--json``."""
+        errors = (
+            interaction.get("errors")
+            if isinstance(interaction, dict)
+            else getattr(interaction, "errors", None)
+        )
+        for error in errors if isinstance(errors, list) else ():
+            if isinstance(error, dict):
+                if isinstance(error.get("message"), str):
+                    error["message"] = self.scrub(error["message"])
+            elif isinstance(getattr(error, "message", None), str):
+                error.message = self.scrub(error.message)
+        return interaction
+
+    def scrub_event(self, event: dict[str, Any]) -> dict[str, Any]:
+        """A stream event with the service's error messages scrubbed, in place."""
+        error = event.get("error")
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
+            error["message"] = self.scrub(error["message"])
+        if isinstance(event.get("interaction"), dict):
+            self.scrub_errors(event["interaction"])
+        return event
 
     # -- the client ----------------------------------------------------------------------------------
 
@@ -142,19 +169,19 @@ class Backend:
     def create(self, params: dict[str, Any]) -> Any:
         """A non-streamed create: the SDK's ``Interaction``."""
         try:
-            return self.client.interactions.create(**params)
+            return self.scrub_errors(self.client.interactions.create(**params))
         except Exception as exc:
             raise self.translate(exc) from None
 
     def get(self, interaction_id: str) -> Any:
         try:
-            return self.client.interactions.get(interaction_id)
+            return self.scrub_errors(self.client.interactions.get(interaction_id))
         except Exception as exc:
             raise self.translate(exc) from None
 
     def cancel(self, interaction_id: str) -> Any:
         try:
-            return self.client.interactions.cancel(interaction_id)
+            return self.scrub_errors(self.client.interactions.cancel(interaction_id))
         except Exception as exc:
             raise self.translate(exc) from None
 
@@ -245,10 +272,11 @@ class EventStream:
         response = getattr(self._sdk_stream, "response", None)
         try:
             if response is not None and hasattr(response, "iter_lines"):
-                yield from _sse_events(response.iter_lines())
+                for event in _sse_events(response.iter_lines()):
+                    yield self._backend.scrub_event(event)
             else:  # an SDK that changed its stream class: take its typed events, slower but correct
                 for event in self._sdk_stream:
-                    yield event.model_dump(mode="json", exclude_none=True)
+                    yield self._backend.scrub_event(event.model_dump(mode="json", exclude_none=True))
         except GeneratorExit:
             raise
         except Exception as exc:
