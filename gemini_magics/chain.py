@@ -12,6 +12,8 @@ SQLite file shared by every kernel of the user:
 * Every turn is recorded, whatever its outcome; ``reset`` starts a new *segment* without deleting history.
 * A ``meta`` table carries the schema version, so later releases can migrate, and a file written by a
   newer release is refused rather than damaged.
+* Each turn remembers the kernel (host and pid) that sent it, so a turn left ``in_progress`` by a kernel
+  that died mid-call (SIGKILL, out of memory) can later be shown as ``interrupted``, not as still running.
 
 Nothing here logs, and no API key ever reaches this module.
 """
@@ -19,6 +21,7 @@ Nothing here logs, and no API key ever reaches this module.
 from __future__ import annotations
 
 import os
+import socket
 import sqlite3
 import threading
 import time
@@ -178,6 +181,28 @@ CREATE INDEX IF NOT EXISTS turns_by_chain ON turns (chain_id, id);
 CREATE INDEX IF NOT EXISTS turns_by_interaction ON turns (interaction_id) WHERE interaction_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS turns_background ON turns (chain_id, id) WHERE background = 1;
 """
+# Added within schema version 1 (a table of its own, so earlier releases read and write the file as before;
+# their turns simply have no owner).
+_OWNERS = """
+CREATE TABLE IF NOT EXISTS owners (
+    turn_id INTEGER PRIMARY KEY REFERENCES turns (id) ON DELETE CASCADE,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL
+)
+"""
+_HOST = socket.gethostname()
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this host (a reused pid reads as alive: the safe side)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
 
 # Migrations from version N to N + 1, run inside the opening transaction. Empty until version 2 exists.
 _MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
@@ -293,6 +318,7 @@ class ChainStore:
             while version < SCHEMA_VERSION:
                 _MIGRATIONS[version](db)
                 version += 1
+            db.execute(_OWNERS)
             db.execute(
                 "INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -413,6 +439,33 @@ class ChainStore:
             rows = db.execute(sql + " ORDER BY t.id", params).fetchall()
         return [_turn(r) for r in rows]
 
+    def settle_orphans(self, notebook: str) -> int:
+        """Mark ``interrupted`` the foreground turns of ``notebook`` still ``in_progress`` whose kernel on
+        this host is gone (killed mid-call, so nobody will ever finish them); how many were marked.
+
+        Background turns are left alone: the service finishes them and a restarted kernel re-attaches.
+        """
+        pending = ", ".join("?" * len(PENDING))
+        select = (
+            "SELECT t.id, o.pid FROM turns t JOIN chains c ON c.id = t.chain_id "
+            "JOIN owners o ON o.turn_id = t.id "
+            f"WHERE c.notebook = ? AND t.background = 0 AND t.status IN ({pending}) "
+            "AND o.host = ? AND o.pid != ?"
+        )
+        params = [notebook, *sorted(PENDING), _HOST, os.getpid()]
+        with self._transaction(write=False) as db:
+            candidates = db.execute(select, params).fetchall()
+        orphans = [turn_id for turn_id, pid in candidates if not _alive(pid)]
+        if not orphans:
+            return 0
+        with self._transaction(write=True) as db:
+            for turn_id in orphans:
+                db.execute(
+                    f"UPDATE turns SET status = 'interrupted' WHERE id = ? AND status IN ({pending})",
+                    (turn_id, *sorted(PENDING)),
+                )
+        return len(orphans)
+
     def find(self, interaction_id: str) -> tuple[str, str, Turn] | None:
         """``(notebook, chain name, turn)`` of the (latest) turn with that interaction id, if any."""
         with self._transaction(write=False) as db:
@@ -512,8 +565,12 @@ class Chain:
                     turn.total_tokens,
                 ),
             )
-            self._touch(db)
             assert cursor.lastrowid is not None
+            db.execute(
+                "INSERT INTO owners (turn_id, host, pid) VALUES (?, ?, ?)",
+                (cursor.lastrowid, _HOST, os.getpid()),
+            )
+            self._touch(db)
             return cursor.lastrowid
 
     def update(self, turn_id: int, **fields: Any) -> Turn:

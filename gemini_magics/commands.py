@@ -92,6 +92,7 @@ def _history(magics: GeminiMagics, runner: CellRunner, rest: str) -> Any:
     from IPython.display import Markdown
 
     name = rest.strip() or runner.store.active_name(runner.notebook)
+    runner.store.settle_orphans(runner.notebook)  # a kernel killed mid-call left its turn "in_progress"
     chain = runner.store.chain(runner.notebook, name)
     turns = chain.turns()
     if not turns:

@@ -462,3 +462,47 @@ def test_sigkill_mid_write_leaves_a_consistent_store(db: Path) -> None:
             assert len(chain.transcript()) == 2 * len(completed)  # every completed turn is on the chain
             assert {t.status for t in turns} <= {"completed", "failed", "in_progress"}
             assert all(t.prompt in ("x" * 300_000, "boom") for t in turns)  # no torn strings
+
+
+_OWNER = """
+import sys
+from gemini_magics.chain import ChainStore, Turn
+with ChainStore(sys.argv[1]) as store:
+    chain = store.chain("nb.ipynb")
+    chain.record(Turn(prompt="in flight when the kernel died", parent_id=chain.head))
+    chain.record(Turn(prompt="research", background=True, parent_id=chain.head))
+    print("recorded", flush=True)
+    sys.stdin.readline()  # alive until told to go
+"""
+
+
+def test_turns_of_a_dead_kernel_read_as_interrupted(db: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    kernel = subprocess.Popen(
+        [sys.executable, "-c", _OWNER, str(db)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=env,
+        text=True,
+    )
+    assert kernel.stdout is not None and kernel.stdin is not None
+    assert kernel.stdout.readline().strip() == "recorded"
+    with ChainStore(db) as store:
+        chain = store.chain("nb.ipynb")
+        mine = chain.record(Turn(prompt="mine, in flight in this process"))
+        assert store.settle_orphans("nb.ipynb") == 0  # the other kernel is alive: its turn may still finish
+        kernel.send_signal(signal.SIGKILL)
+        assert kernel.wait(30) == -signal.SIGKILL
+        kernel.stdin.close()
+        kernel.stdout.close()
+        assert store.settle_orphans("other.ipynb") == 0  # another notebook's turns are not touched
+        assert store.settle_orphans("nb.ipynb") == 1
+        statuses = {t.prompt: t.status for t in chain.turns()}
+        assert statuses == {
+            "in flight when the kernel died": "interrupted",
+            "research": "in_progress",  # the service finishes background runs; a kernel re-attaches
+            "mine, in flight in this process": "in_progress",
+        }
+        assert store.settle_orphans("nb.ipynb") == 0
+        chain.complete(mine, interaction_id="v1_mine")
+        assert chain.head == "v1_mine"
