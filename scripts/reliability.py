@@ -1,8 +1,8 @@
-"""Regenerate docs/reliability.md: run the hardening tests (fuzzing, fault matrix) and, with ``--large``,
-ten times the fuzz cases and the 500-turn soak; the page is written from the figures they record.
+"""Regenerate docs/reliability.md: run the hardening tests (fuzzing, fault matrix, killed and concurrent
+kernels, key leaks) and the 500-turn soak; the page is written from the figures this run records only.
 
-    python scripts/reliability.py            # the suite's sizes, about two minutes
-    python scripts/reliability.py --large    # 10x the fuzz cases, random (new) cases, and bench/soak.py
+    python scripts/reliability.py            # the suite's sizes and the soak, about ten minutes
+    python scripts/reliability.py --large    # 10x the fuzz cases, random (new) ones
 """
 
 from __future__ import annotations
@@ -18,6 +18,9 @@ TESTS = [
     "tests/shell/test_fuzz_cells.py",
     "tests/shell/test_fuzz_replies.py",
     "tests/shell/test_fault_matrix.py",
+    "tests/kernels",
+    "tests/shell/test_secrets.py",
+    "tests/notebooks/test_key_leaks.py",
 ]
 
 
@@ -25,8 +28,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--large", action="store_true", help="10x the fuzz cases (random ones) and the soak")
+    parser.add_argument("--large", action="store_true", help="10x the fuzz cases (new random ones)")
+    parser.add_argument("--turns", type=int, default=500, help="turns of the soak (default 500)")
     args = parser.parse_args()
+    sys.path.insert(0, str(ROOT / "tests"))
+    from reliability_figures import FIGURES, PAGE, render
+
+    for stale in FIGURES.glob("*.json"):  # the page shows this run's figures, nothing older
+        stale.unlink()
     env = dict(os.environ)
     if args.large:
         env.update(
@@ -36,12 +45,8 @@ def main() -> int:
         )
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-o", "timeout=0", *TESTS]
     status = subprocess.call(command, cwd=ROOT, env=env)
-    soak = ROOT / "bench" / "soak.py"
-    if args.large and soak.exists():
-        status = subprocess.call([sys.executable, str(soak)], cwd=ROOT, env=env) or status
-    sys.path.insert(0, str(ROOT / "tests"))
-    from reliability_figures import PAGE, render
-
+    soak = [sys.executable, str(ROOT / "bench" / "soak.py"), "--turns", str(args.turns)]
+    status = subprocess.call(soak, cwd=ROOT, env=env) or status
     render()
     print(f"wrote {PAGE.relative_to(ROOT)}")
     return status
