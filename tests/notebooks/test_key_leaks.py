@@ -14,21 +14,19 @@ and the emulator's own logs (uvicorn and the app, DEBUG, access log on). The fig
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import logging
 import os
 import shutil
 import sys
 import time
-import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import nbformat
 import pytest
-from reliability_figures import record
+from leak_scan import Tally
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
@@ -53,38 +51,6 @@ logging.basicConfig(
     force=True,
 )
 """
-
-
-def leak_forms(secret: str) -> list[bytes]:
-    """The byte strings that betray ``secret``: its first half (a whole key contains it once, a truncated
-    one too), URL-quoted, and base64 (standard and URL-safe) at each of the three alignments it can have
-    inside a longer base64 text (an image, a widget buffer)."""
-    raw = secret.encode()
-    forms = {raw[: len(raw) // 2], urllib.parse.quote(secret, safe="").encode()}
-    for k in range(3):
-        for encode in (base64.b64encode, base64.urlsafe_b64encode):
-            encoded = encode(b"\0" * k + raw)
-            forms.add(encoded[-(-8 * k // 6) : 8 * (k + len(raw)) // 6])
-    return sorted(form for form in forms if not any(other in form for other in forms - {form}))
-
-
-@dataclass
-class Tally:
-    forms: list[bytes]
-    places: int = 0
-    hits: int = 0
-    scanned_bytes: int = 0
-    found: list[str] = field(default_factory=list)
-
-    def scan(self, place: str, content: str | bytes) -> int:
-        data = content.encode("utf-8", "surrogatepass") if isinstance(content, str) else content
-        hits = sum(data.count(form) for form in self.forms)
-        self.places += 1
-        self.scanned_bytes += len(data)
-        self.hits += hits
-        if hits:
-            self.found.append(f"{place}: {hits}")
-        return hits
 
 
 @dataclass
@@ -245,7 +211,13 @@ def test_no_notebook_leaks_the_key(tmp_path: Path, emulator_log: Any) -> None:
         keyed.stop()
 
     # -- the scan ---------------------------------------------------------------------------------------
-    tally = Tally(leak_forms(FAKE))
+    tally = Tally(
+        FAKE,
+        "key_leaks_notebooks",
+        f"All {len(runs)} example notebooks run unchanged by nbclient in real kernels with a fake "
+        "GEMINI_API_KEY against a keyed emulator; outputs, error texts, saved notebooks and widget state, "
+        "chain store, kernel stdout/stderr/DEBUG logs, IPython history and emulator logs scanned.",
+    )
     for run in runs:
         for number, cell in enumerate(run.nb.cells):
             for i, output in enumerate(cell.get("outputs", [])):
@@ -272,20 +244,7 @@ def test_no_notebook_leaks_the_key(tmp_path: Path, emulator_log: Any) -> None:
     for path in sorted(p for p in ipython_dir.rglob("*") if p.is_file()):
         tally.scan(f"IPython directory: {path.relative_to(ipython_dir)}", path.read_bytes())
     tally.scan("the emulator's log", log_path.read_bytes())
-    record(
-        "key_leaks_notebooks",
-        {
-            "places": tally.places,
-            "hits": tally.hits,
-            "scanned_bytes": tally.scanned_bytes,
-            "what": f"All {len(runs)} example notebooks run unchanged by nbclient in real kernels with a "
-            "fake GEMINI_API_KEY against a keyed emulator; outputs, error texts, saved notebooks and widget "
-            "state, chain store, kernel stdout/stderr/DEBUG logs, IPython history and emulator logs scanned.",
-            "found": tally.found,
-            "notebooks": {run.name: round(run.seconds, 1) for run in runs},
-            "seconds": round(seconds, 1),
-        },
-    )
+    tally.record(notebooks={run.name: round(run.seconds, 1) for run in runs}, seconds=round(seconds, 1))
 
     # -- the scan could have found something ----------------------------------------------------------
     failed = {run.name: run.error for run in runs if run.error}
@@ -321,4 +280,4 @@ def test_no_notebook_leaks_the_key(tmp_path: Path, emulator_log: Any) -> None:
     assert tally.places > 100 and tally.scanned_bytes > 1_000_000, (tally.places, tally.scanned_bytes)
 
     # -- and found nothing ----------------------------------------------------------------------------
-    assert not tally.found, "the key leaked into: " + "; ".join(tally.found)
+    tally.check()
