@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from .content import UNSAFE_HTML
 from .directives import number
 from .engine import Behaviour, Emit, Finish, Pause
 from .model import Turn, thought
-from .tooling import search_query, sources_for
+from .tooling import search_query, turn_sources, unsafe
 
 DEEP_RESEARCH_AGENTS = frozenset(
     {
@@ -34,26 +35,31 @@ async def _research(turn: Turn, seconds: float) -> Behaviour:  # type: ignore[mi
         yield Finish("failed", {"code": "500", "message": turn.directives["fail"]})
         return
     query = search_query(turn)
-    sources = sources_for(query)
+    sources = turn_sources(turn, query)
     config = turn.request.get("agent_config") or {}
     summaries = config.get("thinking_summaries") == "auto"
     pause = seconds / (len(_PHASES) + 1)
     for phase in _PHASES:
         yield Pause(pause)
-        yield thought(phase.format(topic=query, n=len(sources)), summaries)
+        text = phase.format(topic=query, n=len(sources))
+        yield thought(text + ("\n\n" + UNSAFE_HTML if unsafe(turn) else ""), summaries)
     yield Pause(pause)
-    final = report(query, sources)
+    final = report(query, sources, UNSAFE_HTML if unsafe(turn) else "")
     yield Emit(final, deltas=_report_deltas(final))
 
 
-def report(query: str, sources: list[dict[str, str]]) -> dict:
-    """A Markdown report with numbered citations and a Sources list (links), as Deep Research writes."""
+def report(query: str, sources: list[dict[str, str]], extra: str = "") -> dict:
+    """A Markdown report with numbered citations and a Sources list (links), as Deep Research writes;
+    ``extra`` is Markdown added to its summary."""
+    more = "".join(f"[{i}]" for i in range(4, len(sources) + 1))
     body = (
         f"# Research report: {query}\n\n"
         "## Summary\n\n"
         f"The question *{query}* is covered by several independent sources [1][2]. "
         "Their accounts agree on the main points and differ on some details [3].\n\n"
-        "## Findings\n\n"
+        + (f"Other sources disagree {more}.\n\n" if more else "")
+        + (extra.rstrip() + "\n\n" if extra else "")
+        + "## Findings\n\n"
         f"1. The background of {query} is documented in reference works [1].\n"
         "2. A second, independent account confirms the main timeline [2].\n"
         "3. Recent commentary adds context and open questions [3].\n\n"

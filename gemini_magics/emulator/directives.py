@@ -29,7 +29,8 @@ KNOWN: dict[str, str] = {
     "duration": "seconds an agent runs before its report (default: the server's --agent-seconds)",
     "expire": "seconds after completion at which this interaction expires (404 afterwards)",
     "fail": "end the interaction with status failed and this message",
-    "unsafe_html": "answer with text carrying script, onerror and javascript: payloads",
+    "unsafe_html": "answer with text carrying script, onerror and javascript: payloads; search results, URL "
+    "context URLs, a research agent's thoughts, report and sources carry them too",
     "always_call": "after function results, call the same functions again (a runaway tool loop); holds for "
     "the whole tool loop of the prompt that says it",
     "invalid_json": "structured output (response_format) is cut in the middle: not valid JSON",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 import os
 import re
@@ -29,6 +30,8 @@ async def run_builtin_tools(turn: Turn) -> AsyncIterator[Emit]:
         for emit in google_search(turn):
             yield emit
     urls = re.findall(r"https?://[^\s)>\]\"']+", turn.prompt)
+    if unsafe(turn):
+        urls += UNSAFE_URLS
     if _declared(turn, "url_context") and urls:
         for emit in url_context(turn, urls):
             yield emit
@@ -46,6 +49,33 @@ _SOURCES = [
 ]
 
 
+# ``unsafe_html``: what the tools return is hostile too. Each payload would set ``window.__gm_pwned`` if it
+# ever became live HTML or a followed link (tests/browser/test_lab_security.py).
+UNSAFE_SOURCES = [
+    {
+        "title": "<img src=x onerror=\"window.__gm_pwned = 'source title'\">Poisoned source",
+        "url": "javascript:window.__gm_pwned='source url'",
+    },
+    {
+        "title": "<script>window.__gm_pwned = 'source script'</script>",
+        "url": " JaVaScRiPt:window.__gm_pwned=1",
+    },
+    {"title": "Data source", "url": "data:text/html,<script>parent.__gm_pwned='data'</script>"},
+    {"title": "Quoted source", "url": 'https://example.com/"onmouseover="window.__gm_pwned=1"x="'},
+    # JupyterLab puts TeX back into the HTML after rendering the Markdown: this one would end the href.
+    {"title": "Math source", "url": 'https://example.com/$"onclick="window.__gm_pwned=1;//$'},
+]
+UNSAFE_URLS = [
+    "javascript:window.__gm_pwned='url context'",
+    'https://example.com/"><img src=x onerror="window.__gm_pwned=\'url context img\'">',
+    "https://example.com/$\"onclick=\"window.__gm_pwned='url context math';//$",
+]
+
+
+def unsafe(turn: Turn) -> bool:
+    return bool(turn.directives.get("unsafe_html"))
+
+
 def search_query(turn: Turn) -> str:
     words = [w.strip(".,:;!?\"'()") for w in turn.prompt.split()]
     return " ".join(w for w in words if w)[:80] or "query"
@@ -61,11 +91,22 @@ def sources_for(query: str) -> list[dict[str, str]]:
     ]
 
 
+def turn_sources(turn: Turn, query: str) -> list[dict[str, str]]:
+    """The search results of this turn: ``sources_for(query)``, and hostile ones with ``unsafe_html``."""
+    return sources_for(query) + (UNSAFE_SOURCES if unsafe(turn) else [])
+
+
 def google_search(turn: Turn) -> list[Emit]:
     query = search_query(turn)
     call_id = turn.new_id("search")
-    call = {"type": "google_search_call", "id": call_id, "arguments": {"queries": [query]}}
-    chips = "".join(f'<a class="chip" href="{s["url"]}">{s["title"]}</a>' for s in sources_for(query))
+    queries = [query, "<img src=x onerror=\"window.__gm_pwned = 'query'\">"] if unsafe(turn) else [query]
+    call = {"type": "google_search_call", "id": call_id, "arguments": {"queries": queries}}
+    chips = "".join(
+        f'<a class="chip" href="{html.escape(s["url"])}">{html.escape(s["title"])}</a>'
+        for s in turn_sources(turn, query)
+    )
+    if unsafe(turn):  # a chip as a careless service might send it: its label is markup
+        chips += '<a href="javascript:window.__gm_pwned=1"><img src=x onerror="window.__gm_pwned=1">Chip</a>'
     result = {
         "type": "google_search_result",
         "call_id": call_id,
@@ -80,7 +121,7 @@ def cited_text(turn: Turn, text: str) -> dict[str, Any]:
     query = next((value for kind, value in turn.notes if kind == "search"), None)
     if query is None:
         return {"type": "text", "text": text}
-    sources = sources_for(query)
+    sources = turn_sources(turn, query)
     text = text.rstrip() + "\n\nSources: " + ", ".join(f"[{i}]" for i in range(1, len(sources) + 1))
     annotations = []
     for number, source in enumerate(sources, 1):
