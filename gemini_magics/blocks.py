@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import html
 import json
 import re
 from dataclasses import dataclass, field
@@ -153,7 +154,9 @@ def _search_links(results: Any) -> list[Citation]:
         if not isinstance(item, dict):
             continue
         for url, label in _LINK.findall(str(item.get("search_suggestions") or "")):
-            links.append(Citation(_TAG.sub("", label).strip() or url, url))
+            # Mined from HTML: entities decoded (the views escape what they show).
+            url, label = html.unescape(url), html.unescape(_TAG.sub("", label)).strip()
+            links.append(Citation(label or url, url))
         if item.get("url"):
             links.append(Citation(str(item.get("title") or item["url"]), str(item["url"])))
     return links

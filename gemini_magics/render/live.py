@@ -1,8 +1,9 @@
 """The live view of a streaming answer: Markdown in a display handle, updated at most ~30 times a second.
 
 Updates are coalesced by time, so a fast stream costs the front end a bounded number of renders however
-many events arrive; the final flush shows everything. When the turn ends the live output is emptied and
-the final view (the cell's result) takes its place.
+many events arrive; the final flush shows everything. Each render re-escapes the whole answer so far, so a
+long answer spaces its renders out further: rendering takes at most ~1/RENDER_SHARE of the stream's time.
+When the turn ends the live output is emptied and the final view (the cell's result) takes its place.
 
 The live output is first displayed empty and is emptied again at the end: nbval ignores
 ``update_display_data`` (it keeps an output as first displayed) while nbclient, nbconvert and JupyterLab
@@ -18,6 +19,7 @@ from .. import blocks as b
 from . import static
 
 MAX_UPDATES_PER_SECOND = 30
+RENDER_SHARE = 10  # after a render that took t seconds, the next waits at least RENDER_SHARE * t
 EMPTY: dict[str, str] = {"text/plain": ""}  # the live output as first displayed and as finally left
 
 
@@ -28,6 +30,7 @@ class LiveView:
         self._clock = clock
         self._handle: Any = None
         self._last = 0.0
+        self._gap = 1.0 / MAX_UPDATES_PER_SECOND
         self._pending: list[b.Block] | None = None
         self.updates = 0  # how many times the front end was asked to render
 
@@ -40,7 +43,7 @@ class LiveView:
     def update(self, blocks: list[b.Block]) -> None:
         """Called for every event that changed the blocks; renders only if enough time has passed."""
         now = self._clock()
-        if now - self._last < 1.0 / MAX_UPDATES_PER_SECOND:
+        if now - self._last < self._gap:
             self._pending = blocks
             return
         self._render(blocks, now)
@@ -61,6 +64,8 @@ class LiveView:
         if self._handle is not None:
             text = static.to_markdown(blocks, self.show_thoughts, f"*{static.escape(self.title)}…*")
             self._handle.update(self._bundle(text), raw=True)
+        spent = self._clock() - now
+        self._gap = max(1.0 / MAX_UPDATES_PER_SECOND, RENDER_SHARE * spent)
 
     @staticmethod
     def _bundle(text: str) -> dict[str, Any]:

@@ -132,3 +132,11 @@ def test_search_suggestion_html_is_mined_for_links_only() -> None:
         [{"search_suggestions": '<a href="https://a.example/x"><b>A</b> title</a><script>alert(1)</script>'}]
     )
     assert [(link.title, link.url) for link in links] == [("A title", "https://a.example/x")]
+
+
+def test_search_suggestion_entities_are_decoded_once() -> None:
+    """Titles and URLs come out of HTML: ``&#x27;`` and ``&amp;`` are characters, shown escaped later."""
+    links = b._search_links(
+        [{"search_suggestions": '<a href="https://a.example/?q=1&amp;r=2">Phil&#x27;s &lt;b&gt;</a>'}]
+    )
+    assert [(link.title, link.url) for link in links] == [("Phil's <b>", "https://a.example/?q=1&r=2")]

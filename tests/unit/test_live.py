@@ -14,7 +14,8 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
 from gemini_magics import blocks as b
-from gemini_magics.render.live import MAX_UPDATES_PER_SECOND, LiveView
+from gemini_magics.render import static
+from gemini_magics.render.live import MAX_UPDATES_PER_SECOND, RENDER_SHARE, LiveView
 
 
 def the_shell() -> InteractiveShell:
@@ -109,6 +110,30 @@ def test_updates_spaced_out_all_render(front_end: FrontEnd) -> None:
     assert live.updates == 60 == len(front_end.updates(display_id))
     live.flush()
     assert live.updates == 60
+
+
+def test_slow_renders_are_spaced_out(front_end: FrontEnd, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A long answer takes long to escape: renders then take about a tenth of the stream's time at most."""
+    clock = Clock()
+    live, display_id = started(clock, front_end)
+    to_markdown = static.to_markdown
+
+    def slow(*args: Any, **kwargs: Any) -> str:
+        clock.now += 0.02  # 20 ms a render: 30 a second would spend 60 % of the time rendering
+        return to_markdown(*args, **kwargs)
+
+    monkeypatch.setattr(static, "to_markdown", slow)
+    text = b.TextBlock()
+    start = clock.now
+    for n in range(10_000):
+        text.text += f"w{n} "
+        live.update([text])
+        clock.now += 1.0 / 10_000
+    spent_rendering = 0.02 * live.updates
+    assert spent_rendering <= (clock.now - start) / RENDER_SHARE + 0.02, live.updates
+    assert live.updates >= 3  # still live
+    live.flush()
+    assert front_end.updates(display_id)[-1]["text/markdown"].rstrip().endswith("w9999")
 
 
 def test_flush_renders_the_pending_state(front_end: FrontEnd) -> None:
