@@ -10,7 +10,10 @@ model output (titles, URLs, names) is escaped.
 from __future__ import annotations
 
 import base64
+import bisect
+import functools
 import html
+import itertools
 import json
 import re
 from typing import Any
@@ -96,13 +99,14 @@ def escape_html(text: str) -> str:
     Code keeps its ``<`` where it is code in every reading, http(s) and mailto autolinks are kept, and TeX
     keeps rendering (``<`` in it becomes ``\\lt``). Text the analysis cannot settle is shown as a code block.
     """
-    text = re.sub(r"\r\n?|[\u2028\u2029]", "\n", text)
+    if "\r" in text or "\u2028" in text or "\u2029" in text:
+        text = re.sub(r"\r\n?|[\u2028\u2029]", "\n", text)
     text = text.replace(_OPEN, "\ufffd").replace(_SHUT, "\ufffd")  # our placeholders' characters
     for _ in range(_MAX_PASSES):
         spans: list[tuple[int, int]] = []
         skeleton, math = _remove_math(text, spans)
         lines = skeleton.split("\n")
-        kinds, fix = _read_lines(lines)
+        kinds, fix = _read_lines(lines, skeleton)
         if fix is not None:  # neutralise or change a line, or close a fence; then read again
             row, begin, end, replacement = fix
             if row == len(lines):
@@ -115,10 +119,10 @@ def escape_html(text: str) -> str:
             text = text[:hidden] + "\\" + text[hidden:]
             continue
         pairs = zip(lines, kinds, strict=True)
-        out_lines = [_escape_line(line) if kind == _PROSE else line for line, kind in pairs]
+        out_lines = [_escape_line(line) if kind == _PROSE and "<" in line else line for line, kind in pairs]
         shown = [_inert_math(piece) for piece in math]
-        for row, line in enumerate(out_lines):  # math on code lines is shown as code: kept as it is
-            if kinds[row] == _CODE:
+        for line, kind in zip(out_lines, kinds, strict=True):
+            if kind == _CODE and _OPEN in line:  # math on code lines is shown as code: kept as it is
                 for number in _PLACEHOLDER.findall(line):
                     shown[int(number)] = math[int(number)]
         skeleton = "\n".join(out_lines)
@@ -129,13 +133,20 @@ def escape_html(text: str) -> str:
     return fence(text)
 
 
-def _read_lines(lines: list[str]) -> tuple[list[int], tuple[int, int, int, str] | None]:
+def _read_lines(lines: list[str], text: str) -> tuple[list[int], tuple[int, int, int, str] | None]:
     """Each line's kind as marked reads it in every reading, or the first fix needed to make that certain:
-    ``(row, begin, end, replacement)`` for ``line[begin:end]``; a row past the end appends a line."""
+    ``(row, begin, end, replacement)`` for ``line[begin:end]``; a row past the end appends a line.
+    ``text``: the lines joined with newlines."""
     kinds: list[int] = []
     fence: tuple[int, int, str, bool] | None = None  # opener row, column of its run, run, ambiguous
+    offset = 0  # where the row starts in text
+    opener_indent, closers = 0, _closers("```")  # the open fence's
     for row, line in enumerate(lines):
+        offset, line_start = offset + len(line) + 1, offset
         if fence is None:
+            if "[" not in line and "```" not in line and "~~~" not in line:  # no fence, no definition
+                kinds.append(_PROSE)
+                continue
             opened = _FENCE_LINE.fullmatch(line)
             if opened and not (opened.group(2)[0] == "`" and "`" in opened.group(3)):
                 indent = _columns(opened.group(1))
@@ -146,22 +157,25 @@ def _read_lines(lines: list[str]) -> tuple[list[int], tuple[int, int, int, str] 
                 if opened.group(3) != language:
                     return kinds, (row, opened.start(3), len(line), language)
                 fence = (row, len(opened.group(1)), opened.group(2), indent >= 2)
+                opener_indent, closers = indent, _closers(opened.group(2))
                 kinds.append(_OPENER)
                 continue
             prefixed = _PREFIXED_FENCE.match(line)
             if prefixed:  # a fence opened on a list marker's or a quote's line
                 return kinds, _neutralise(row, prefixed.end())
-            definition = _definition_start(lines, row)
+            definition = _definition_start(line, text, line_start)
             if definition is not None:
                 return kinds, _neutralise(row, definition)
             kinds.append(_PROSE)
             continue
         start, column, run, ambiguous = fence
         indent = _columns(line)
-        marked_close = re.fullmatch(r" {0,3}" + re.escape(run) + r"[~`]* *", line)
-        common_close = re.fullmatch(r" {0,3}" + re.escape(run[0]) + f"{{{len(run)},}}[ \t]*", line)
-        closer_like = re.fullmatch(r"[ \t]*" + re.escape(run) + r"[~`]*[ \t]*", line)
-        opener_indent = _columns(lines[start][:column])
+        if run[0] not in line:  # no closer of any kind: code, unless it ends a list item the fence is in
+            if ambiguous and line.strip() and indent < opener_indent:
+                return kinds, _neutralise(start, column)
+            kinds.append(_CODE)
+            continue
+        marked_close, common_close, closer_like = (pattern.fullmatch(line) for pattern in closers)
         if marked_close and common_close and (not ambiguous or indent >= opener_indent):
             closer = lines[start][:column] + run  # as JupyterLab's math pass pairs fences: exactly so
             if line != closer:
@@ -182,15 +196,25 @@ def _read_lines(lines: list[str]) -> tuple[list[int], tuple[int, int, int, str] 
     return kinds, None
 
 
+@functools.lru_cache(maxsize=32)
+def _closers(run: str) -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
+    """What closes a fence opened with ``run``: for marked, for CommonMark, and what looks like a closer."""
+    return (
+        re.compile(r" {0,3}" + re.escape(run) + r"[~`]* *"),
+        re.compile(r" {0,3}" + re.escape(run[0]) + f"{{{len(run)},}}[ \t]*"),
+        re.compile(r"[ \t]*" + re.escape(run) + r"[~`]*[ \t]*"),
+    )
+
+
 def _neutralise(row: int, column: int) -> tuple[int, int, int, str]:
     """A backslash before the fence (or bracket) at ``column``: no fence (or definition) in any reading."""
     return row, column, column, "\\"
 
 
-def _definition_start(lines: list[str], row: int) -> int | None:
-    """Where the ``[`` is of a line that may start a link reference definition spanning lines (marked's can
-    swallow a fence line), or None."""
-    found = _DEF_START.match(lines[row])
+def _definition_start(line: str, text: str, offset: int) -> int | None:
+    """Where the ``[`` is of a line (at ``offset`` in ``text``) that may start a link reference definition
+    spanning lines (marked's can swallow a fence line), or None."""
+    found = _DEF_START.match(line)
     if found is None:
         return None
     prefix, _label, after, colon = found.groups()
@@ -200,7 +224,7 @@ def _definition_start(lines: list[str], row: int) -> int | None:
         return None
     if prefix.strip(" ") or _columns(prefix) > 3:  # inside a list or quote: not read as marked will
         return found.end(1)
-    definition = _MARKED_DEF.match("\n".join(lines[row:]))
+    definition = _MARKED_DEF.match(text, offset)  # no ^ or lookbehind in it: as on text[offset:]
     return found.end(1) if definition is not None and "\n" in definition.group(0).rstrip("\n") else None
 
 
@@ -212,13 +236,16 @@ def _stray_fence(text: str, ours: set[int]) -> int | None:
     it pairs as marked does (they are closed exactly as it expects). Any other line it pairs (one inside
     math, say), or leaves open, changes what is math, here or in the next block."""
     tilded = (text + "\n").replace("~", "~T")
+    tildes = [m.start() for m in re.finditer("~", tilded)]
 
-    def at(offset: int) -> int:
-        return len(tilded[:offset].replace("~T", "~"))
+    def at(offset: int) -> int:  # the offset in ``text``: each ~T before it is one character there
+        return offset - bisect.bisect_left(tildes, offset - 1)
 
-    paired = list(_FENCED_DOLLARS.finditer(tilded))
+    paired = list(_FENCED_DOLLARS.finditer(tilded))  # in order, not overlapping
+    starts = [m.start() for m in paired]
     for opener in _PREPASS_OPENER.finditer(tilded):
-        match = next((m for m in paired if m.start() <= opener.start() < m.end()), None)
+        index = bisect.bisect_right(starts, opener.start()) - 1  # the last pair starting at or before it
+        match = paired[index] if index >= 0 and opener.start() < paired[index].end() else None
         if match is None or at(opener.start()) not in ours:
             return at(opener.start())  # left open, or not one of our fences
         if match.start() == opener.start():
@@ -292,8 +319,8 @@ def _inert_math(piece: str) -> str:
 
 _OPEN, _SHUT = "\ue000", "\ue001"  # a placeholder: private-use characters around the piece's number
 _PLACEHOLDER = re.compile(_OPEN + "([0-9]+)" + _SHUT)
-_MATH_SPLIT = re.compile(
-    r"(\$\$?|\\(?:begin|end)\{[a-z]*\*?\}|\\[{}$]|[{}]|(?:\n[" + _JS_SPACE + r"]*)+|@@[0-9]+@@"
+_MATH_SPLIT = re.compile(  # the lookahead (what each alternative starts with) only makes it faster
+    r"(?=[$\\{}\n@])(\$\$?|\\(?:begin|end)\{[a-z]*\*?\}|\\[{}$]|[{}]|(?:\n[" + _JS_SPACE + r"]*)+|@@[0-9]+@@"
     r"|\\\\(?:\(|\)|\[|\]))",
     re.IGNORECASE | re.ASCII,
 )
@@ -316,16 +343,21 @@ def _remove_math(text: str, spans: list[tuple[int, int]] | None = None) -> tuple
         untilde = _untilde
         text = text.replace("~", "~T")
         text = _FENCED_DOLLARS.sub(lambda m: m.group(0).replace("$", "~D"), text)
-        text = _SPAN_DOLLARS.sub(lambda m: m.group(0).replace("$", "~D"), text)
+        text = "\n".join([_span_dollars(line) if "$" in line else line for line in text.split("\n")])
     blocks = _MATH_SPLIT.split(text)
     math: list[str] = []
-    starts = [0]  # where each block starts in the text as given (a ~T or ~D pair is never split)
-    for block in blocks:
-        starts.append(starts[-1] + len(untilde(block) if untilde else block))
-    where = spans if spans is not None else []
+    offsets: list[int] = []  # where blocks start in the text as changed
+    tildes: list[int] = []  # where its ~T and ~D pairs are (a block never splits one)
+    if spans is not None:
+        offsets = list(itertools.accumulate(map(len, blocks), initial=0))
+        tildes = [m.start() for m in re.finditer("~", text)] if untilde else []
+
+    def start_of(index: int) -> int:  # where a block starts in the text as given: a pair is one character
+        return offsets[index] - bisect.bisect_left(tildes, offsets[index])
 
     def take(first: int, last: int) -> None:
-        where.append((starts[first], starts[last + 1]))
+        if spans is not None:
+            spans.append((start_of(first), start_of(last + 1)))
         piece = "".join(blocks[first : last + 1])
         piece = _PLACEHOLDER.sub(lambda m: math[int(m.group(1))], piece)  # an @@N@@ inside: as written
         math.append(untilde(piece) if untilde else piece)
@@ -339,10 +371,17 @@ def _remove_math(text: str, spans: list[tuple[int, int]] | None = None) -> tuple
     i = 1
     while i < len(blocks):
         block = blocks[i]
-        if block[:1] in ("@", _OPEN):  # @@N@@, or a placeholder seen again (JupyterLab's start with @ too)
+        if block[:1] == "\n":  # line breaks (the most common): ends an unclosed piece at a blank line
+            if start is not None and _TWO_BREAKS.search(block):
+                if last is not None:
+                    i = last
+                    take(start, i)
+                start, end, last, braces = None, "", None, 0
+        elif block[:1] in ("@", _OPEN):  # @@N@@, or a placeholder seen again (JupyterLab's start with @ too)
             blocks[i] = f"{_OPEN}{len(math)}{_SHUT}"
             math.append(_restore(block, math))
-            where.append((starts[i], starts[i + 1]))
+            if spans is not None:
+                spans.append((start_of(i), start_of(i + 1)))
         elif start is not None:
             if block == end:
                 if braces:
@@ -350,11 +389,6 @@ def _remove_math(text: str, spans: list[tuple[int, int]] | None = None) -> tuple
                 else:
                     take(start, i)
                     start, end, last = None, "", None
-            elif _TWO_BREAKS.search(block):
-                if last is not None:
-                    i = last
-                    take(start, i)
-                start, end, last, braces = None, "", None, 0
             elif block == "{":
                 braces += 1
             elif block == "}" and braces:
@@ -370,6 +404,14 @@ def _remove_math(text: str, spans: list[tuple[int, int]] | None = None) -> tuple
         take(start, last)
     joined = "".join(blocks)
     return (untilde(joined) if untilde else joined), math
+
+
+def _span_dollars(line: str) -> str:
+    """A line with the $ in its code spans hidden, as JupyterLab's pass over the whole text hides them: its
+    matches never span lines (but for a newline before the backticks, where ``^`` matches as well)."""
+    if "`" not in line:
+        return line
+    return _SPAN_DOLLARS.sub(lambda m: m.group(0).replace("$", "~D"), line)
 
 
 def _restore(skeleton: str, pieces: list[str]) -> str:

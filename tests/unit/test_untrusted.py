@@ -16,6 +16,7 @@ import random
 import re
 import shutil
 import subprocess
+import time
 from types import SimpleNamespace
 from typing import Any
 
@@ -241,6 +242,24 @@ def test_random_text_never_raises_and_needs_no_fallback(seed: int, monkeypatch: 
         out = static.safe_markdown(text + random.Random(text).choice(hostile) + text)
         assert "\ue000" not in out and "\ue001" not in out
     assert fallbacks == []
+
+
+def test_a_long_answer_escapes_in_linear_time() -> None:
+    """The live view escapes the whole answer again on each render while it streams. A 150 KB answer with
+    many fences took seconds when finding fence lines was quadratic; it takes tens of milliseconds now."""
+    fences = "~~~\n<b>\n~~~\n\n```\n<i>\n```\n\n"
+    para = (
+        "Some *text* with `code <x>` and $a<b$, <img src=x onerror=P> and a [link](https://x.y/z).\n\n"
+        "- item 1\n- item 2\n\n```python\nprint('<hi>')\n```\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n"
+    ) + fences * 3
+    count = 150_000 // len(para)
+    started = time.perf_counter()
+    out = static.safe_markdown(para * count)
+    elapsed = time.perf_counter() - started
+    # HTML in prose escaped, code spans and math made inert, the fences (and the HTML in them) kept
+    shown = para.replace("`code <x>`", "`code <\u2060x>`").replace("$a<b$", "$a\\lt b$")
+    assert out == shown.replace("<img", "&lt;img") * count
+    assert elapsed < 2, f"{elapsed:.2f} s for {len(para) * count:,} characters"
 
 
 # -- links, fences and names we build around model output ------------------------------------------------
