@@ -1,7 +1,7 @@
 """Regenerate docs/reliability.md: run the hardening tests (fuzzing, fault matrix, killed and concurrent
 kernels, key leaks) and the 500-turn soak; the page is written from the figures this run records only.
 
-    python scripts/reliability.py            # the suite's sizes and the soak, about ten minutes
+    python scripts/reliability.py            # the suite's sizes and the soak, about five minutes
     python scripts/reliability.py --large    # 10x the fuzz cases, random (new) ones
 """
 
