@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from IPython.core.error import UsageError
+from shell_checks import failed, ok
 
 from gemini_magics.chain import ChainStore, Turn
 from gemini_magics.emulator import EmulatorServer
@@ -63,26 +63,6 @@ def table(markdown: str) -> list[list[str]]:
 
 def unescape(text: str) -> str:
     return re.sub(r"\\(.)", r"\1", text)
-
-
-def ok(run: Any) -> Result:
-    assert run.success, f"cell failed: {run.error_in_exec!r}"
-    assert isinstance(run.result, Result), run.result
-    return run.result
-
-
-def failed(run: Any, capsys: pytest.CaptureFixture[str], *words: str, shows: str = "") -> str:
-    """Assert one UsageError line, no traceback, ``shows`` among the displayed output; the message."""
-    assert not run.success
-    assert isinstance(run.error_in_exec, UsageError), repr(run.error_in_exec)
-    message = str(run.error_in_exec)
-    assert message and "\n" not in message.strip(), message
-    for word in words:
-        assert word in message, f"{word!r} not in {message!r}"
-    shown = capsys.readouterr()
-    assert "Traceback" not in shown.out + shown.err and 'File "' not in shown.out + shown.err
-    assert f"UsageError: {message}" in shown.err and shows in shown.out
-    return message
 
 
 def ask_name(kernel: Any, flags: str = "") -> Result:

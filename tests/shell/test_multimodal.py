@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from IPython.core.error import UsageError
 from PIL import Image
+from shell_checks import failed, ok
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -82,24 +82,6 @@ def files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "big.png").write_bytes(noise(100, 100))
     monkeypatch.chdir(tmp_path)
     return tmp_path
-
-
-def ok(run: Any) -> Result:
-    assert run.success, f"cell failed: {run.error_in_exec!r}"
-    assert isinstance(run.result, Result), run.result
-    return run.result
-
-
-def failed(run: Any, capsys: pytest.CaptureFixture[str], *words: str) -> str:
-    assert not run.success
-    assert isinstance(run.error_in_exec, UsageError), repr(run.error_in_exec)
-    message = str(run.error_in_exec)
-    assert message and "\n" not in message.strip(), message
-    for word in words:
-        assert word in message, f"{word!r} not in {message!r}"
-    captured = capsys.readouterr()
-    assert "Traceback" not in captured.out + captured.err
-    return message
 
 
 def sent_input(emulator: EmulatorServer, result: Result) -> list[dict[str, Any]]:

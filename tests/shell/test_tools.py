@@ -11,8 +11,8 @@ import json
 from typing import Any
 
 import pytest
-from IPython.core.error import UsageError
 from IPython.utils.capture import capture_output
+from shell_checks import failed, ok
 
 from gemini_magics import blocks as b
 from gemini_magics import tools
@@ -77,25 +77,6 @@ async def get_news(topic):
 def functions(kernel: Any) -> dict[str, Any]:
     assert kernel.run(FUNCTIONS).success
     return kernel.shell.user_ns
-
-
-def ok(run: Any) -> Result:
-    assert run.success, f"cell failed: {run.error_in_exec!r}"
-    assert isinstance(run.result, Result), run.result
-    return run.result
-
-
-def failed(run: Any, capsys: pytest.CaptureFixture[str], *words: str) -> str:
-    """The cell failed with one UsageError line (no traceback) containing ``words``; the message."""
-    assert not run.success
-    assert isinstance(run.error_in_exec, UsageError), repr(run.error_in_exec)
-    message = str(run.error_in_exec)
-    assert message and "\n" not in message.strip(), message
-    for word in words:
-        assert word in message, f"{word!r} not in {message!r}"
-    captured = capsys.readouterr()
-    assert "Traceback" not in captured.out + captured.err
-    return message
 
 
 def request(emulator: EmulatorServer, interaction_id: str | None) -> dict[str, Any]:
