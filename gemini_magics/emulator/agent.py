@@ -1,32 +1,67 @@
-"""The fake Deep Research agent: runs in the background, thinks aloud over time, ends with a cited report."""
+"""The emulator's agents: Deep Research (thinks aloud over time, ends with a cited report) and the managed
+agents (``agent_managed.py``).
+
+Deep Research follows the recorded stream (real-samples/docs_stream_deep_research_agent.json): each thought
+is a ``thought`` step whose ``thought_summary`` delta carries ``{"text": ...}`` (no content ``type``), the
+report a ``model_output`` step streamed as untyped ``{"text": ...}`` deltas. The report itself is written by
+``agent_report.py``; collaborative planning is ``agent_plan.py``; which config goes with which agent is
+``agent_config.py``.
+"""
 
 from __future__ import annotations
 
-from .content import UNSAFE_HTML
+import hashlib
+from typing import Any
+
+from .agent_config import is_research
+from .agent_managed import managed_run
+from .agent_plan import Plan, base_steps, is_approval, pending_plan, plan_text, with_edit
+from .agent_report import ReportSpec, report_deltas, report_step
+from .content import UNSAFE_HTML, b64
 from .directives import number
 from .engine import Behaviour, Emit, Finish, Pause
-from .model import Turn, thought
+from .model import Turn
 from .tooling import search_query, turn_sources, unsafe
 
-DEEP_RESEARCH_AGENTS = frozenset(
-    {
-        "deep-research-pro-preview-12-2025",
-        "deep-research-preview-04-2026",
-        "deep-research-max-preview-04-2026",
-    }
-)
-
 _PHASES = [
-    "**Planning the research.** Breaking the question into sub-questions: {topic}.",
-    "**Searching the web.** Running searches for {topic} and collecting candidate sources.",
-    "**Reading sources.** Comparing what {n} sources say and noting where they disagree.",
-    "**Checking facts.** Cross-checking dates and figures about {topic} against a second source.",
-    "**Drafting the report.** Organising findings into sections with citations.",
+    "***Generating research plan***\n\nTo best answer your request, I'm starting by constructing a research "
+    "plan for {topic}: the key areas to investigate and how they connect.",
+    "***Searching the web***\n\nI'm running searches on {topic} and collecting candidate sources — "
+    "reference works, news and academic papers.",
+    "***Reading sources***\n\nI'm comparing what {n} sources say about {topic} and noting where they "
+    "disagree.",
+    "***Checking facts***\n\nI'm cross-checking dates and figures about {topic} against a second, "
+    "independent source.",
+    "***Drafting the report***\n\nI'm organising the findings into sections, each claim with its citation.",
 ]
 
 
 def research(turn: Turn, default_seconds: float) -> Behaviour:
-    return _research(turn, number(turn.directives, "duration", default_seconds) or 0.0)
+    """The run of whichever agent the request names (the name is kept: ``app.py`` calls it)."""
+    seconds = number(turn.directives, "duration", default_seconds) or 0.0
+    if not is_research(turn.request.get("agent")):
+        return managed_run(turn, seconds)
+    return _research(turn, seconds)
+
+
+def research_thought(text: str, with_summary: bool) -> Emit:
+    """A Deep Research thought: its summary streams as ``{"text": ...}`` content, as the service sends it;
+    without summaries, only a signature."""
+    signature = b64(hashlib.sha256(text.encode()).digest())
+    if not with_summary:
+        step = {"type": "thought", "signature": signature}
+        return Emit(
+            step, deltas=[{"type": "thought_signature", "signature": signature}], start={"type": "thought"}
+        )
+    step = {"type": "thought", "summary": [{"type": "text", "text": text}]}
+    return Emit(
+        step, deltas=[{"type": "thought_summary", "content": {"text": text}}], start={"type": "thought"}
+    )
+
+
+def _answer(text: str) -> Emit:
+    step = {"type": "model_output", "content": [{"type": "text", "text": text}]}
+    return Emit(step, deltas=[{"text": text}], start={"type": "model_output"})
 
 
 async def _research(turn: Turn, seconds: float) -> Behaviour:  # type: ignore[misc]
@@ -34,61 +69,36 @@ async def _research(turn: Turn, seconds: float) -> Behaviour:  # type: ignore[mi
         yield Pause(seconds / 2)
         yield Finish("failed", {"code": "500", "message": turn.directives["fail"]})
         return
-    query = search_query(turn)
-    sources = turn_sources(turn, query)
-    config = turn.request.get("agent_config") or {}
+    config: dict[str, Any] = turn.request.get("agent_config") or {}
     summaries = config.get("thinking_summaries") == "auto"
+    hostile = UNSAFE_HTML if unsafe(turn) else ""
+    pending = pending_plan(turn.history)
+    edit = "" if pending is None or is_approval(turn.prompt) else turn.prompt
+    plan = with_edit(pending, edit) if pending and edit else pending
+    if config.get("collaborative_planning") and (plan is None or edit):
+        # Propose (or revise) the plan, and wait for the next turn.
+        plan = plan or Plan(search_query(turn), base_steps(search_query(turn)))
+        yield Pause(seconds / 3)
+        first = _PHASES[0].format(topic=plan.topic)
+        yield research_thought(first + ("\n\n" + hostile if hostile else ""), summaries)
+        yield Pause(seconds / 3)
+        yield _answer(plan_text(plan, edit))
+        return
+    topic = plan.topic if plan else search_query(turn)
+    sources = turn_sources(turn, topic)
     pause = seconds / (len(_PHASES) + 1)
     for phase in _PHASES:
         yield Pause(pause)
-        text = phase.format(topic=query, n=len(sources))
-        yield thought(text + ("\n\n" + UNSAFE_HTML if unsafe(turn) else ""), summaries)
+        text = phase.format(topic=topic, n=len(sources))
+        yield research_thought(text + ("\n\n" + hostile if hostile else ""), summaries)
     yield Pause(pause)
-    final = report(query, sources, UNSAFE_HTML if unsafe(turn) else "")
-    yield Emit(final, deltas=_report_deltas(final))
-
-
-def report(query: str, sources: list[dict[str, str]], extra: str = "") -> dict:
-    """A Markdown report with numbered citations and a Sources list (links), as Deep Research writes;
-    ``extra`` is Markdown added to its summary."""
-    more = "".join(f"[{i}]" for i in range(4, len(sources) + 1))
-    body = (
-        f"# Research report: {query}\n\n"
-        "## Summary\n\n"
-        f"The question *{query}* is covered by several independent sources [1][2]. "
-        "Their accounts agree on the main points and differ on some details [3].\n\n"
-        + (f"Other sources disagree {more}.\n\n" if more else "")
-        + (extra.rstrip() + "\n\n" if extra else "")
-        + "## Findings\n\n"
-        f"1. The background of {query} is documented in reference works [1].\n"
-        "2. A second, independent account confirms the main timeline [2].\n"
-        "3. Recent commentary adds context and open questions [3].\n\n"
-        "## Sources\n\n"
-        + "\n".join(f"{i}. [{s['title']}]({s['url']})" for i, s in enumerate(sources, 1))
-        + "\n"
+    spec = ReportSpec(
+        topic=topic,
+        sources=sources,
+        extra=hostile,
+        plan=plan.steps if plan else [],
+        edit=edit,
+        chart=config.get("visualization") == "auto",
     )
-    annotations = []
-    for i, source in enumerate(sources, 1):
-        marker = f"[{i}]"
-        start = body.index(marker)
-        annotations.append(
-            {
-                "type": "url_citation",
-                "url": source["url"],
-                "title": source["title"],
-                "start_index": start,
-                "end_index": start + len(marker),
-            }
-        )
-    return {"type": "model_output", "content": [{"type": "text", "text": body, "annotations": annotations}]}
-
-
-def _report_deltas(step: dict) -> list[dict]:
-    block = step["content"][0]
-    paragraphs = block["text"].split("\n\n")
-    deltas = [
-        {"type": "text", "text": p + ("\n\n" if i < len(paragraphs) - 1 else "")}
-        for i, p in enumerate(paragraphs)
-    ]
-    deltas.append({"type": "text_annotation_delta", "annotations": block["annotations"]})
-    return deltas
+    step = report_step(spec)
+    yield Emit(step, deltas=report_deltas(step), start={"type": "model_output"})

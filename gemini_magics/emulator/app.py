@@ -1,17 +1,19 @@
 """The emulator's HTTP surface: the Interactions API routes under ``/v1`` and ``/v1beta``.
 
-Replies follow the service: JSON bodies, SSE for streams, Google-style errors
-``{"error": {"code", "message", "status"}}``. Faults requested by directives are applied here, where the
-service's own failures would show up: at the request (HTTP errors) and in the stream (cuts, stalls,
-half-replaying resumes).
+Replies follow the recorded service (real-samples/): JSON bodies, SSE streams that end with
+``event: done`` / ``data: [DONE]``, errors ``{"error": {"message", "code": "invalid_request"}}`` with string
+codes and the service's wording. Requests are validated against the SDK's own request types
+(``validation.py``). Faults requested by directives are applied here, where the service's own failures
+would show up: at the request (HTTP errors) and in the stream (cuts, stalls, half-replaying resumes).
 """
 
 from __future__ import annotations
 
 import asyncio
+import difflib
 import hashlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,22 +23,25 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from . import catalog, directives, engine, legacy
+from . import (
+    agent_config,
+    catalog,
+    continuation,
+    directives,
+    engine,
+    errors,
+    files,
+    filesearch,
+    filestore,
+    legacy,
+    mcp_tools,
+    validation,
+)
 from .agent import research
 from .model import Turn, respond
 from .store import Record, Store, new_interaction_id
 
-STATUS_NAMES = {
-    400: "INVALID_ARGUMENT",
-    401: "UNAUTHENTICATED",
-    403: "PERMISSION_DENIED",
-    404: "NOT_FOUND",
-    409: "ABORTED",
-    429: "RESOURCE_EXHAUSTED",
-    500: "INTERNAL",
-    503: "UNAVAILABLE",
-    504: "DEADLINE_EXCEEDED",
-}
+DONE_FRAME = b"event: done\ndata: [DONE]\n\n"
 _CONTENT_TYPES = frozenset({"text", "image", "audio", "document", "video"})
 
 
@@ -52,18 +57,14 @@ class Settings:
 
 
 class ApiError(Exception):
+    """An HTTP error reply; ``code`` is the HTTP status, the body carries the service's string code."""
+
     def __init__(self, code: int, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.code, self.message, self.headers = code, message, headers or {}
 
     def response(self) -> JSONResponse:
-        body = {
-            "error": {
-                "code": self.code,
-                "message": self.message,
-                "status": STATUS_NAMES.get(self.code, "UNKNOWN"),
-            }
-        }
+        body = {"error": {"message": self.message, "code": errors.reason(self.code)}}
         return JSONResponse(body, status_code=self.code, headers=self.headers)
 
 
@@ -96,6 +97,7 @@ class Emulator:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
         self.store = Store(self.settings.expire_after)
+        self.tickets = continuation.Tickets()
         self._fault_counts: dict[str, int] = {}
         routes = []
         for version in ("v1", "v1beta"):
@@ -106,6 +108,8 @@ class Emulator:
                 Route(f"/{version}/interactions/{{id}}/cancel", self.cancel, methods=["POST"]),
                 Route(f"/{version}/interactions/{{id}}:cancel", self.cancel, methods=["POST"]),
             ]
+        self.files = filestore.FileService()  # the Files API and file search stores (files.py)
+        routes += files.routes(self.files, self.settings)
         routes.append(Route("/emulator/health", self.health, methods=["GET"]))
         routes.append(Route("/emulator/expire", self.expire_route, methods=["POST"]))
         self.app = Starlette(
@@ -124,14 +128,47 @@ class Emulator:
             raise ApiError(400, "Invalid JSON payload received: expected an object.")
         wanted = self._directives(request, body)
         self._request_fault(wanted, body)
-        record, turn = self._admit(body, wanted, legacy.is_legacy_client(request.headers))
-        behaviour = research(turn, self.settings.agent_seconds) if record.agent else respond(turn)
-        record.task = asyncio.create_task(engine.run(record, self.store, behaviour, turn.history))
+        is_legacy = legacy.is_legacy_client(request.headers)
+        if not is_legacy:  # 1.x clients send the pre-GA shape, which the service still accepts
+            try:
+                validation.check_create(body)
+            except validation.RequestError as exc:
+                raise ApiError(400, str(exc)) from None
+        try:  # declared MCP servers are connected and listed before the model runs, as on the service
+            await mcp_tools.check_servers(body.get("tools"))
+        except mcp_tools.McpServerError as exc:
+            raise ApiError(400, str(exc)) from None
+        try:  # file_search must name stores that exist, as on the service
+            filesearch.check_tools(self.files, body.get("tools"))
+        except filesearch.FileSearchError as exc:
+            raise ApiError(exc.code, str(exc)) from None
+        record, turn = self._admit(body, wanted, is_legacy)
+        turn.files = self.files
+        record.task = asyncio.create_task(self._run(record, turn, body))
         if body.get("stream"):
             return self._sse(record, 0, first=True)
         if not body.get("background"):
             await asyncio.shield(record.task)
         return self._json(record, record.resource())
+
+    def _run(self, record: Record, turn: Turn, body: dict[str, Any]) -> Coroutine[Any, Any, None]:
+        """The coroutine that produces this interaction: a continuation hop, a model turn (in hops when the
+        decode-limit directive asks for them) or an agent run."""
+        token = body.get("continuation_token")
+        if token:
+            ticket = self.tickets.get(token)
+            assert ticket is not None  # _admit checked it
+            return continuation.play(
+                record, self.store, self.tickets, turn.history, plan=ticket.plan, start=ticket.position
+            )
+        if record.agent:
+            return engine.run(record, self.store, research(turn, self.settings.agent_seconds), turn.history)
+        hops = turn.directives.get("continuations")
+        if hops is not None and not body.get("background"):
+            return continuation.play(
+                record, self.store, self.tickets, turn.history, behaviour=respond(turn), hops=int(hops) + 1
+            )
+        return engine.run(record, self.store, respond(turn), turn.history)
 
     async def get(self, request: Request) -> Response:
         self._authorize(request)
@@ -142,7 +179,7 @@ class Emulator:
             last = query.get("last_event_id")
             return self._sse(record, self._position_after(record, last), resume=last is not None)
         include = query.get("include_input", "false").lower() == "true"
-        return self._json(record, record.resource(include_input=include))
+        return self._json(record, record.resource(include_input=include, stored_view=True))
 
     async def cancel(self, request: Request) -> Response:
         self._authorize(request)
@@ -155,7 +192,7 @@ class Emulator:
     async def delete(self, request: Request) -> Response:
         self._authorize(request)
         if not self.store.delete(request.path_params["id"]):
-            raise ApiError(404, f"Interaction {request.path_params['id']} not found.")
+            raise ApiError(404, f"Interaction '{request.path_params['id']}' not found.")
         return JSONResponse({})
 
     async def health(self, request: Request) -> Response:
@@ -213,68 +250,103 @@ class Emulator:
     def _admit(self, body: dict[str, Any], wanted: dict[str, str], is_legacy: bool) -> tuple[Record, Turn]:
         """Apply the service's rules to a create request; a new record and the turn for its behaviour."""
         model, agent = body.get("model"), body.get("agent")
-        if bool(model) == bool(agent):
-            raise ApiError(400, "Exactly one of 'model' or 'agent' must be set.")
-        if "input" not in body:
-            raise ApiError(400, "'input' is required.")
+        if not model and not agent:
+            raise ApiError(400, "Provide a 'agent', or 'model' parameter.")
+        if model and agent:
+            raise ApiError(400, "Provide either an 'agent' or a 'model' parameter, not both.")
+        token = body.get("continuation_token")
+        if "input" not in body and not token:
+            raise ApiError(400, "Provide an 'input' parameter.")
         store = body.get("store", True)
         background = bool(body.get("background"))
         previous = body.get("previous_interaction_id")
         if store is False and previous:
             raise ApiError(
                 400,
-                "previous_interaction_id requires store=true: interactions created with "
+                "'previous_interaction_id' requires 'store' to be true: interactions created with "
                 "store=false are not kept, so they cannot be continued.",
             )
         if store is False and background:
-            raise ApiError(400, "background=true requires store=true.")
+            raise ApiError(400, "'background' requires 'store' to be true.")
         if model:
-            if body.get("agent_config"):
-                raise ApiError(400, "agent_config can only be used with an agent.")
-            if catalog.is_deprecated(model):
-                raise ApiError(
-                    404,
-                    f"models/{model} is not found for API version v1, or is no longer "
-                    "available. Use gemini-3-flash-preview or gemini-3.1-pro-preview.",
-                )
-            if model not in catalog.models():
-                raise ApiError(404, f"models/{model} is not found for API version v1.")
+            self._admit_model(body, model)
         else:
-            if agent not in catalog.agents():
-                raise ApiError(404, f"agents/{agent} is not found.")
-            if body.get("generation_config"):
-                raise ApiError(400, "generation_config cannot be used with an agent; use agent_config.")
-            if not background:
-                raise ApiError(400, "Agent interactions require background=true.")
+            self._admit_agent(body, agent, background)
         if not isinstance(body.get("tools", []), list):
-            raise ApiError(400, "Invalid value for 'tools': expected a list.")
-        input_steps = normalize_input(body["input"])
+            raise ApiError(400, "Invalid value at 'tools': expected a list.")
+        if token:
+            self._admit_continuation(token, previous)
+        input_steps = normalize_input(body["input"]) if "input" in body else []
         history: list[dict[str, Any]] = []
         if previous:
             try:
                 history = self.store.history(previous)
             except KeyError as missing:
-                raise ApiError(404, f"Interaction {missing.args[0]} not found.") from None
+                raise ApiError(404, f"Interaction '{missing.args[0]}' not found.") from None
         turns = [i for i, step in enumerate(input_steps) if step.get("type") == "user_input"]
         if len(turns) > 1:  # a multi-turn input (e.g. a re-sent transcript) is conversation history
             history = history + input_steps[: turns[-1]]
+        if token and store is False:  # a stateless hop re-sends the original input: it is context only
+            history, input_steps = history + input_steps, []
         record = Record(
-            id=new_interaction_id(),
+            id=new_interaction_id(previous, stored=store is not False),
             request=body,
             input_steps=input_steps,
             stored=store is not False,
             legacy=is_legacy,
             directives=wanted,
+            extra=agent_config.run_fields(body),
         )
         self.store.add(record)
         prompt = directives.from_text(_texts(input_steps)[-1] if _texts(input_steps) else "")[1]
         turn = Turn(request=body, input_steps=input_steps, history=history, directives=wanted, prompt=prompt)
         return record, turn
 
+    @staticmethod
+    def _admit_model(body: dict[str, Any], model: str) -> None:
+        if body.get("agent_config"):
+            raise ApiError(400, "'agent_config' can only be used with an 'agent'; use 'generation_config'.")
+        if catalog.is_deprecated(model):
+            raise ApiError(
+                404, f"Model '{model}' not found: it is deprecated. Did you mean 'gemini-3-flash-preview'?"
+            )
+        if model not in catalog.models():
+            guess = difflib.get_close_matches(model, sorted(catalog.models()), n=1, cutoff=0.5)
+            hint = f" Did you mean '{guess[0]}'?" if guess else ""
+            raise ApiError(404, f"Model '{model}' not found.{hint}")
+
+    @staticmethod
+    def _admit_agent(body: dict[str, Any], agent: str, background: bool) -> None:
+        if agent not in catalog.agents():
+            guess = difflib.get_close_matches(agent, sorted(catalog.agents()), n=1, cutoff=0.5)
+            hint = f" Did you mean '{guess[0]}'?" if guess else ""
+            raise ApiError(404, f"Agent '{agent}' not found.{hint}")
+        if body.get("generation_config"):
+            raise ApiError(400, "'generation_config' cannot be used with an 'agent'; use 'agent_config'.")
+        problem = agent_config.config_problem(agent, body.get("agent_config"))
+        if problem:
+            raise ApiError(400, problem)
+        if not background:
+            raise ApiError(400, "Agent interactions require 'background' to be true.")
+
+    def _admit_continuation(self, token: str, previous: str | None) -> None:
+        """A continuation token must be one this service issued, sent with the interaction that issued it."""
+        ticket = self.tickets.get(token)
+        if ticket is None:
+            raise ApiError(
+                400, "Invalid 'continuation_token': it was not issued by this service or has expired."
+            )
+        if previous and previous != ticket.owner:
+            raise ApiError(
+                400,
+                f"'continuation_token' was not issued by interaction '{previous}' "
+                "(the 'previous_interaction_id').",
+            )
+
     def _find(self, interaction_id: str) -> Record:
         record = self.store.get(interaction_id)
         if record is None:
-            raise ApiError(404, f"Interaction {interaction_id} not found.")
+            raise ApiError(404, f"Interaction '{interaction_id}' not found.")
         return record
 
     def _poll_fault(self, record: Record) -> None:
@@ -324,7 +396,8 @@ async def _tail(record: Record, start: int, limit: int | None, hang: int | None)
     """The event log from ``start`` on, as SSE frames, batched as they become available.
 
     ``limit`` closes the connection after that many events (a cut); ``hang`` stops sending after that
-    event and keeps the connection open (a stall).
+    event and keeps the connection open (a stall). A stream that reaches the end of a finished log ends
+    with ``event: done`` / ``data: [DONE]``, as the service's do.
     """
     translator = legacy.LegacyEventTranslator() if record.legacy else None
     if translator is not None:
@@ -337,18 +410,19 @@ async def _tail(record: Record, start: int, limit: int | None, hang: int | None)
         for bound in (limit, hang):
             if bound is not None:
                 end = min(end, bound)
-        if end > pos:
+        cut = (limit is not None and end >= limit) or (hang is not None and end >= hang)
+        last = record.finished and end >= len(record.events) and not cut
+        if end > pos or last:
             if translator is None:
-                yield b"".join(record.frames[pos:end])
+                chunk = b"".join(record.frames[pos:end])
             else:
-                yield b"".join(_legacy_frames(translator, record.events[pos:end]))
+                chunk = b"".join(_legacy_frames(translator, record.events[pos:end]))
+            yield chunk + DONE_FRAME if last else chunk  # every stream ends with the terminator
             pos = end
-        if limit is not None and pos >= limit:
+        if last or (limit is not None and pos >= limit):
             return
         if hang is not None and pos >= hang:
             await asyncio.Event().wait()  # never set: the client has to give up
-        if record.finished and pos >= len(record.events):
-            return
 
 
 def _legacy_frames(translator: legacy.LegacyEventTranslator, events: list[dict[str, Any]]) -> list[bytes]:

@@ -67,15 +67,19 @@ def png(width: int, height: int, seed: int) -> bytes:
     c1 = [int(255 * v) for v in colorsys.hsv_to_rgb(hue, 0.65, 0.95)]
     c2 = [int(255 * v) for v in colorsys.hsv_to_rgb((hue + 0.35) % 1.0, 0.75, 0.55)]
     cx, cy, r2 = width / 2, height / 2, (min(width, height) / 4) ** 2
+    # The colour depends on x + y only: each row is a slice of one diagonal table (fast for large sizes).
+    total = width + height
+    diagonal = bytes(
+        int(a + (b - a) * (s / total)) for s in range(total) for a, b in zip(c1, c2, strict=True)
+    )
     rows = bytearray()
     for y in range(height):
         rows.append(0)  # filter type: none
-        for x in range(width):
-            t = (x + y) / (width + height)
-            if (x - cx) ** 2 + (y - cy) ** 2 <= r2:
-                rows.extend((255, 255, 255))
-            else:
-                rows.extend(int(a + (b - a) * t) for a, b in zip(c1, c2, strict=True))
+        row = diagonal[3 * y : 3 * (y + width)]
+        span = [x for x in _disc_span(cx, (y - cy) ** 2, r2, width) if (x - cx) ** 2 + (y - cy) ** 2 <= r2]
+        if span:
+            row = row[: 3 * span[0]] + b"\xff" * (3 * (span[-1] + 1 - span[0])) + row[3 * (span[-1] + 1) :]
+        rows += row
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
@@ -89,9 +93,34 @@ def png(width: int, height: int, seed: int) -> bytes:
     )
 
 
+def _disc_span(cx: float, dy2: float, r2: float, width: int) -> range:
+    """The columns that may lie in the disc on a row ``dy2`` (squared) away from its centre."""
+    if dy2 > r2:
+        return range(0)
+    half = math.sqrt(r2 - dy2)
+    return range(max(0, math.floor(cx - half) - 1), min(width, math.ceil(cx + half) + 2))
+
+
+# ``image_size`` is the long side of the service's image; the emulator draws it at a quarter (1K → 256).
+_IMAGE_SIDES = {"512": 128, "1K": 256, "2K": 512, "4K": 1024}
+
+
+def image_dimensions(turn: Turn) -> tuple[int, int]:
+    """(width, height) from ``generation_config.image_config`` or a typed image ``response_format``."""
+    config = dict(turn.generation_config.get("image_config") or {})
+    formats = turn.request.get("response_format")
+    for fmt in formats if isinstance(formats, list) else [formats]:
+        if isinstance(fmt, dict) and fmt.get("type") == "image":
+            config.update({k: fmt[k] for k in ("aspect_ratio", "image_size") if fmt.get(k)})
+    side = _IMAGE_SIDES.get(str(config.get("image_size") or "1K").upper(), 256)
+    ratio = re.fullmatch(r"(\d+):(\d+)", str(config.get("aspect_ratio") or "1:1"))
+    w, h = (int(ratio.group(1)), int(ratio.group(2))) if ratio and "0" not in ratio.groups() else (1, 1)
+    return (side, max(1, round(side * h / w))) if w >= h else (max(1, round(side * w / h)), side)
+
+
 def image_output(turn: Turn) -> Emit:
-    """An image model's answer: one sentence and a PNG that depends on the prompt."""
-    data = b64(png(256, 256, turn.seed()))
+    """An image model's answer: one sentence and a PNG that depends on the prompt (sized by its config)."""
+    data = b64(png(*image_dimensions(turn), turn.seed()))
     caption = f"Here is an image for: {turn.prompt[:100]}"
     image = {"type": "image", "mime_type": "image/png", "data": data}
     step = {"type": "model_output", "content": [{"type": "text", "text": caption}, image]}
@@ -106,12 +135,15 @@ def structured_json(turn: Turn) -> str:
     """JSON text that conforms to the request's ``response_format`` schema, filled from the prompt."""
     fmt = turn.request.get("response_format")
     if isinstance(fmt, list):
-        fmt = next((f for f in fmt if isinstance(f, dict)), {})
+        dicts = [f for f in fmt if isinstance(f, dict)]
+        fmt = next((f for f in dicts if f.get("type") == "text"), dicts[0] if dicts else {})
     schema = fmt if isinstance(fmt, dict) else {}
     # The SDK's ResponseFormat wraps the schema: {"type": "json_schema"?, "schema": {...}} or is the schema.
     for key in ("schema", "json_schema"):
         if isinstance(schema.get(key), dict):
             schema = schema[key]
+    if schema.get("type") == "text":  # a bare schema the SDK sent as a text format, its keys inline
+        schema = {k: v for k, v in schema.items() if k not in ("type", "mime_type")}
     from .model import _STOP  # the content words of the prompt fill the strings
 
     words = [w.strip(".,:;!?\"'()[]{}") for w in turn.prompt.split()]

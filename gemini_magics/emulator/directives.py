@@ -34,6 +34,11 @@ KNOWN: dict[str, str] = {
     "always_call": "after function results, call the same functions again (a runaway tool loop); holds for "
     "the whole tool loop of the prompt that says it",
     "invalid_json": "structured output (response_format) is cut in the middle: not valid JSON",
+    "continuations": "the answer passes the per-request decode limit N times: N+1 hops, each but the last "
+    "ending `requires_continuation` with a `continuation_token`; streamed hops carry checkpoint tokens "
+    "(`continuations=0`: checkpoints only)",
+    "status": "end the interaction with this status instead: `budget_exceeded` (stops part-way) or `idle`",
+    "queue": "seconds the interaction waits with status `queued` before it starts",
 }
 
 
@@ -75,6 +80,9 @@ _VALUE_SHAPES: dict[str, tuple[re.Pattern[str], str]] = {
     "rate": (_NUMBER, "deltas per second"),
     "duration": _SECONDS,
     "expire": _SECONDS,
+    "continuations": _COUNT,
+    "status": (re.compile(r"budget_exceeded|idle"), "budget_exceeded or idle"),
+    "queue": _SECONDS,
 }
 
 

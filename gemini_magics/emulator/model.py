@@ -11,6 +11,9 @@ behaviour a request triggers is documented in the README's emulator section; the
    ``minimal``.
 4. Image models answer with a real PNG; ``response_format`` gives JSON that fits the schema; otherwise
    Markdown text that depends on the prompt and the whole earlier conversation.
+
+TTS and transcribe models skip all of that and speak or transcribe (``speech.py``); typed media formats
+and audio/video/document modalities are answered by ``media.py`` in place of rule 4.
 """
 
 from __future__ import annotations
@@ -22,9 +25,10 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import content, tooling
+from . import computer, content, controls, grounding, media, speech, tooling
 from .directives import from_text, number
 from .engine import Behaviour, Emit, Finish, Pause
+from .filestore import FileService
 
 
 @dataclass
@@ -38,6 +42,8 @@ class Turn:
     prompt: str
     ids: list[str] = field(default_factory=list)
     notes: list[tuple[str, str]] = field(default_factory=list)  # what built-in tools found
+    grounded: list[tuple[str, Any]] = field(default_factory=list)  # places/documents the answer cites
+    files: FileService | None = None  # the emulator's files and file search stores (file_search)
 
     @property
     def generation_config(self) -> dict[str, Any]:
@@ -77,6 +83,10 @@ async def _respond(turn: Turn) -> Behaviour:  # type: ignore[misc]
     if turn.directives.get("fail"):
         yield Finish("failed", {"code": "500", "message": turn.directives["fail"]})
         return
+    model = str(turn.request.get("model") or "")
+    if speech.is_tts(model) or speech.is_transcribe(model):  # speech models neither think nor call tools
+        yield speech.tts_answer(turn) if speech.is_tts(model) else speech.transcribe_answer(turn)
+        return
     results = [s for s in turn.input_steps if s.get("type") == "function_result"]
     if thinks(turn):
         yield thought(thought_summary_for(turn, results), summaries(turn))
@@ -86,6 +96,8 @@ async def _respond(turn: Turn) -> Behaviour:  # type: ignore[misc]
         calls = tooling.function_calls_for(turn)
     else:
         calls = calls_again(turn, results) if _conversation_directive(turn, "always_call") else []
+    if not calls:  # Computer Use actions, a client-side tool search (computer.py)
+        calls = computer.client_calls(turn, results)
     if calls:
         for call in calls:
             yield Emit(
@@ -97,10 +109,14 @@ async def _respond(turn: Turn) -> Behaviour:  # type: ignore[misc]
         return
     rate = number(turn.directives, "rate")
     delay = 1.0 / rate if rate else 0.0
+    typed = media.output(turn, lambda: compose_answer(turn))  # typed formats, audio/video/document
+    if typed is not None:
+        yield typed
+        return
     if content.wants_image(turn):
         yield content.image_output(turn)
         return
-    structured = turn.request.get("response_format") is not None
+    structured = media.wants_json(turn)  # not for a text/plain format
     if structured:
         text = content.structured_json(turn)
         if turn.directives.get("invalid_json"):
@@ -108,13 +124,16 @@ async def _respond(turn: Turn) -> Behaviour:  # type: ignore[misc]
     elif results:
         text = tooling.answer_from_results(turn, results)
     elif turn.notes:
-        text = tooling.notes_text(turn)
+        text = tooling.notes_text(turn) or ("" if turn.grounded else compose_answer(turn))
     else:
-        text = compose_answer(turn)
+        text = controls.reword(turn, compose_answer(turn))  # seed, temperature, top_p
     seen = media_note(turn)
     if seen and not structured:
         text = f"{seen}\n\n{text}"
     block = {"type": "text", "text": text} if structured else tooling.cited_text(turn, text)
+    if not structured:
+        block = grounding.annotate(turn, block)  # places and documents found, with their citations
+    block, cut = controls.limit(turn, block)  # stop_sequences, max_output_tokens
     deltas = content.text_deltas(block["text"], turn.directives)
     if block.get("annotations"):
         deltas.append({"type": "text_annotation_delta", "annotations": block["annotations"]})
@@ -122,6 +141,8 @@ async def _respond(turn: Turn) -> Behaviour:  # type: ignore[misc]
         # Spread over time: the engine sleeps between deltas; yield Pause first so a stall is visible.
         yield Pause(0)
     yield Emit({"type": "model_output", "content": [block]}, deltas=deltas, delay=delay)
+    if cut:
+        yield Finish("incomplete")  # max_output_tokens reached: the answer is cut
 
 
 def _conversation_directive(turn: Turn, key: str) -> bool:

@@ -8,23 +8,59 @@ a synchronous run and a streamed run differ only in who waits for the log to end
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import re
 import secrets
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled", "requires_action", "incomplete"})
+# Every status after which an interaction produces nothing more (until a client sends a follow-up).
+TERMINAL_STATUSES = frozenset(
+    {
+        "completed",
+        "failed",
+        "cancelled",
+        "requires_action",
+        "incomplete",
+        "budget_exceeded",
+        "idle",
+        "requires_continuation",
+    }
+)
+_ID_FIELD = re.compile(rb"\n\x17([A-Za-z0-9_-]{23})\x12\x17([A-Za-z0-9_-]{23})")
 
 
 def now_iso() -> str:
-    """The service's timestamp format: RFC 3339 in UTC with a ``Z``."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """The service's timestamp format: RFC 3339 in UTC to the second, with a ``Z`` (2026-06-24T11:13:57Z)."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def new_interaction_id() -> str:
-    return "v1_" + secrets.token_urlsafe(18).replace("-", "x").replace("_", "y")
+def new_interaction_id(previous_id: str | None = None, stored: bool = True) -> str:
+    """An id shaped like the service's: ``v1_`` + unpadded base64url of a small protobuf.
+
+    Real ids (real-samples/preGA_droidnext_notebook_outputs.json) hold two length-prefixed 23-character
+    tokens: the chain's first interaction and this one, so ids of one chain share their first segment.
+    Interactions created with ``store=false`` get ``v2_`` (real-samples/docs_quickstart_stream_and_stateless).
+    """
+    root = chain_root(previous_id) if previous_id else None
+    token = secrets.token_urlsafe(17)[:23].encode()
+    raw = b"\n\x17" + (root or token) + b"\x12\x17" + token
+    prefix = "v1_" if stored else "v2_"
+    return prefix + base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def chain_root(interaction_id: str) -> bytes | None:
+    """The chain token inside an id of ours (None for any other id)."""
+    body = interaction_id[3:] if interaction_id[:3] in ("v1_", "v2_") else interaction_id
+    try:
+        raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+    except ValueError:
+        return None
+    found = _ID_FIELD.fullmatch(raw)
+    return found.group(1) if found else None
 
 
 @dataclass
@@ -50,6 +86,8 @@ class Record:
     task: asyncio.Task[None] | None = None
     streams_served: int = 0
     polls_failed: int = 0
+    continuation_token: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # further fields a behaviour adds (environment_id)
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -90,34 +128,51 @@ class Record:
                 return False
         return True
 
-    def resource(self, include_input: bool = False, with_steps: bool = True) -> dict[str, Any]:
-        """The Interaction as the service returns it from create/get/cancel."""
-        body: dict[str, Any] = {
-            "id": self.id,
-            "object": "interaction",
-            "status": self.status,
-            "created": self.created,
-            "updated": self.updated,
-        }
-        for key in ("model", "agent", "previous_interaction_id", "system_instruction", "response_mime_type"):
+    @property
+    def service_tier(self) -> str:
+        return str(self.request.get("service_tier") or "standard")
+
+    def resource(self, include_input: bool = False, stored_view: bool = False) -> dict[str, Any]:
+        """The Interaction as the service returns it from create/get/cancel.
+
+        ``stored_view`` (a ``get``) lists the stored steps from the leading ``user_input`` on, as the service
+        does; a create's reply holds only what this interaction produced.
+        """
+        body = self._envelope()
+        for key in ("previous_interaction_id", "system_instruction", "response_mime_type"):
             if self.request.get(key) is not None:
                 body[key] = self.request[key]
-        if with_steps:
-            body["steps"] = self.steps
-        if self.usage is not None:
-            body["usage"] = self.usage
+        body["steps"] = [*self.input_steps, *self.steps] if stored_view else self.steps
         if self.errors:
             body["errors"] = self.errors
         if include_input:
             body["input"] = self.input_steps
         return body
 
-    def lifecycle(self) -> dict[str, Any]:
-        """The partial interaction carried by ``interaction.created`` / ``interaction.completed``."""
-        body = self.resource(with_steps=False)
-        body.pop("previous_interaction_id", None)
-        body.pop("system_instruction", None)
-        body.pop("response_mime_type", None)
+    def lifecycle(self, final: bool = False) -> dict[str, Any]:
+        """The partial interaction carried by ``interaction.created`` (``final=False``) and
+        ``interaction.completed``: the recorded streams show no timestamps, tier or usage on the first."""
+        if not final:
+            body: dict[str, Any] = {"id": self.id, "status": self.status, "object": "interaction"}
+            body.update(self._owner())
+            return body
+        return self._envelope()
+
+    def _owner(self) -> dict[str, Any]:
+        return {"agent": self.agent} if self.agent else {"model": self.model}
+
+    def _envelope(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"id": self.id, "status": self.status}
+        if self.usage is not None:
+            body["usage"] = self.usage
+        body["created"], body["updated"] = self.created, self.updated
+        if self.continuation_token:
+            body["continuation_token"] = self.continuation_token
+        if not self.agent:
+            body["service_tier"] = self.service_tier
+        body["object"] = "interaction"
+        body.update(self._owner())
+        body.update(self.extra)
         return body
 
 

@@ -12,7 +12,8 @@ import tempfile
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from .engine import Emit
+from . import controls, filesearch, grounding, mcp_tools
+from .engine import Emit, Finish
 
 if TYPE_CHECKING:
     from .model import Turn
@@ -24,11 +25,15 @@ def _declared(turn: Turn, kind: str) -> list[dict[str, Any]]:
     return [t for t in turn.tools if isinstance(t, dict) and t.get("type") == kind]
 
 
-async def run_builtin_tools(turn: Turn) -> AsyncIterator[Emit]:
+async def run_builtin_tools(turn: Turn) -> AsyncIterator[Emit | Finish]:
     """The built-in tools the request declares, in the order the service runs them."""
+    for emit in grounding.processing(turn):  # agentic video analysis comes before any tool
+        yield emit
     if _declared(turn, "google_search"):
         for emit in google_search(turn):
             yield emit
+    for emit in filesearch.run(turn):  # retrieval from the emulator's file search stores
+        yield emit
     urls = re.findall(r"https?://[^\s)>\]\"']+", turn.prompt)
     if unsafe(turn):
         urls += UNSAFE_URLS
@@ -38,6 +43,11 @@ async def run_builtin_tools(turn: Turn) -> AsyncIterator[Emit]:
     if _declared(turn, "code_execution"):
         async for emit in code_execution(turn):
             yield emit
+    if _declared(turn, "mcp_server"):  # really called over MCP; a Finish when a server fails mid-run
+        async for item in mcp_tools.run_mcp_servers(turn, arguments_for):
+            yield item
+    for emit in grounding.run(turn):  # google_maps, retrieval, tool_search (grounding.py)
+        yield emit
 
 
 # -- Google Search ----------------------------------------------------------------------------------
@@ -113,19 +123,21 @@ def google_search(turn: Turn) -> list[Emit]:
         "result": [{"search_suggestions": f'<div class="carousel">{chips}</div>'}],
     }
     turn.notes.append(("search", query))
-    return [Emit(call), Emit(result)]
+    # As the service streams it: the queries in the call's delta; the result's delta carries only
+    # is_error, the links reach the client through the answer's url_citation annotations and ``get``.
+    return [grounding.call_emit(call), grounding.result_emit(result, {"is_error": False})]
 
 
 def cited_text(turn: Turn, text: str) -> dict[str, Any]:
     """A text block that cites the search sources with ``url_citation`` annotations on its markers."""
     query = next((value for kind, value in turn.notes if kind == "search"), None)
     if query is None:
-        return {"type": "text", "text": text}
+        return filesearch.cite(turn, {"type": "text", "text": text})
     sources = turn_sources(turn, query)
     text = text.rstrip() + "\n\nSources: " + ", ".join(f"[{i}]" for i in range(1, len(sources) + 1))
     annotations = []
     for number, source in enumerate(sources, 1):
-        start = text.rindex(f"[{number}]")
+        start = len(text[: text.rindex(f"[{number}]")].encode("utf-8"))  # offsets in UTF-8 bytes
         annotations.append(
             {
                 "type": "url_citation",
@@ -135,7 +147,7 @@ def cited_text(turn: Turn, text: str) -> dict[str, Any]:
                 "end_index": start + len(f"[{number}]"),
             }
         )
-    return {"type": "text", "text": text, "annotations": annotations}
+    return filesearch.cite(turn, {"type": "text", "text": text, "annotations": annotations})
 
 
 # -- URL context -------------------------------------------------------------------------------------
@@ -221,16 +233,13 @@ async def code_execution(turn: Turn) -> AsyncIterator[Emit]:
 
 def function_calls_for(turn: Turn) -> list[dict[str, Any]]:
     """``function_call`` steps for every declared function the prompt asks for (parallel calls)."""
-    functions = [f for f in _declared(turn, "function") if f.get("name")]
+    functions = grounding.callable_functions(turn, [f for f in _declared(turn, "function") if f.get("name")])
+    allowed = controls.permitted(turn, [f["name"] for f in functions])  # tool_choice and allowed_tools
+    functions = [f for f in functions if f["name"] in allowed]
     if not functions:
         return []
     words = set(re.findall(r"[a-z0-9]+", turn.prompt.lower()))
-    chosen = [f for f in functions if _relevant(f, words)]
-    choice = turn.generation_config.get("tool_choice") or "auto"
-    if not chosen and (choice == "any" or (isinstance(choice, dict) and choice)):
-        chosen = functions[:1]
-    if choice == "none":
-        return []
+    chosen = controls.settle(turn, functions, [f for f in functions if _relevant(f, words)])
     places = _places(turn.prompt)
     calls: list[tuple[str, dict[str, Any]]] = []
     for f in chosen:
@@ -335,4 +344,6 @@ def notes_text(turn: Turn) -> str:
             out.append(f"I read: {value}.")
         elif kind == "search":
             out.append(f"I searched the web for *{value}*; the sources below agree on the main points.")
+        elif kind in ("mcp", "file_search"):  # already Markdown: the tool's result quoted
+            out.append(value)
     return "\n\n".join(out)

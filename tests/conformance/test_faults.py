@@ -123,9 +123,9 @@ def api(emulator: EmulatorServer) -> str:
 @pytest.mark.parametrize(
     ("code", "status", "error_class"),
     [
-        (429, "RESOURCE_EXHAUSTED", RateLimitError),
-        (500, "INTERNAL", InternalServerError),
-        (503, "UNAVAILABLE", InternalServerError),
+        (429, "resource_exhausted", RateLimitError),
+        (500, "internal_error", InternalServerError),
+        (503, "unavailable", InternalServerError),
     ],
 )
 def test_error_codes_reach_the_sdk_as_google_errors(
@@ -137,14 +137,14 @@ def test_error_codes_reach_the_sdk_as_google_errors(
     assert reply.status_code == code
     assert reply.headers["content-type"].startswith("application/json")
     error = reply.json()["error"]
-    assert error["code"] == code and error["status"] == status and error["message"]
+    assert error["code"] == status and error["message"] and "status" not in error
     assert ("retry-after" in reply.headers) == (code == 429)
 
     client = sdk_client(emulator.base_url)
     with pytest.raises(error_class) as caught:
         client.interactions.create(model=MODEL, input=prompt)
     assert caught.value.status_code == code
-    assert caught.value.body["error"]["status"] == status  # type: ignore[index]
+    assert caught.value.body["error"]["code"] == status  # type: ignore[index]
 
 
 def test_429_carries_retry_after(api: str) -> None:
@@ -157,7 +157,7 @@ def test_429_carries_retry_after(api: str) -> None:
         f"{api}/interactions", json={"model": MODEL, "input": unique("[emulator: error=429, retry_after=3]")}
     )
     assert custom.status_code == 429 and custom.headers["retry-after"] == "3"
-    assert custom.json()["error"]["status"] == "RESOURCE_EXHAUSTED"
+    assert custom.json()["error"]["code"] == "resource_exhausted"
 
 
 def test_error_directive_in_the_header(emulator: EmulatorServer) -> None:
@@ -264,7 +264,7 @@ def test_poll_error_fails_the_next_gets_then_gets_work(emulator: EmulatorServer)
         with pytest.raises(InternalServerError) as caught:
             client.interactions.get(created.id)
         assert caught.value.status_code == 503
-        assert caught.value.body["error"]["status"] == "UNAVAILABLE"  # type: ignore[index]
+        assert caught.value.body["error"]["code"] == "unavailable"  # type: ignore[index]
     deadline = time.monotonic() + 10
     while (
         got := client.interactions.get(created.id)
@@ -441,7 +441,7 @@ def test_expire_makes_one_interaction_404_after_s_seconds(emulator: EmulatorServ
     time.sleep(0.6)
     with pytest.raises(NotFoundError) as caught:
         client.interactions.get(doomed.id)
-    assert caught.value.body["error"]["status"] == "NOT_FOUND"  # type: ignore[index]
+    assert caught.value.body["error"]["code"] == "not_found"  # type: ignore[index]
     assert doomed.id in caught.value.body["error"]["message"]  # type: ignore[index]
     with pytest.raises(NotFoundError):
         client.interactions.create(model=MODEL, input="And then?", previous_interaction_id=doomed.id)
@@ -475,18 +475,26 @@ def test_fail_gives_status_failed_with_the_message(emulator: EmulatorServer) -> 
     assert got.status == "failed" and got.errors[0].message == "quota melted"
 
 
-def test_fail_in_a_stream_sends_error_before_completion(emulator: EmulatorServer) -> None:
-    """In a stream an ``error`` event (with the message) precedes ``interaction.completed`` (failed)."""
+def test_fail_in_a_stream_ends_with_an_error_event(emulator: EmulatorServer) -> None:
+    """A failed stream ends, as the service's do, with an ``error`` event (string code, the message) and the
+    terminator; the stored interaction says ``failed`` with the same error."""
     client = sdk_client(emulator.base_url)
     events = list(
         client.interactions.create(
             model=MODEL, input=unique("Owls [emulator: fail=quota melted]"), stream=True
         )
     )
-    kinds = [e.event_type for e in events]
-    assert kinds[-2:] == ["error", "interaction.completed"]
-    assert events[-2].error.message == "quota melted"
-    assert events[-1].interaction.status == "failed"
+    assert events[-1].event_type == "error"
+    assert events[-1].error.message == "quota melted" and events[-1].error.code == "internal_error"
+    stored = client.interactions.get(events[0].interaction.id)
+    assert stored.status == "failed" and stored.errors[0].message == "quota melted"
+    raw = httpx.post(
+        f"{emulator.base_url}/v1/interactions",
+        json={"model": MODEL, "input": unique("Owls [emulator: fail=quota melted]"), "stream": True},
+        timeout=10,
+    ).text
+    assert raw.endswith("event: error\n" + raw.split("event: error\n")[-1])
+    assert raw.rstrip().endswith("event: done\ndata: [DONE]")
 
 
 def test_fail_for_a_background_agent(emulator: EmulatorServer) -> None:
@@ -590,7 +598,7 @@ def test_unknown_directive_in_prompt_is_400_naming_the_key(emulator: EmulatorSer
     with pytest.raises(BadRequestError) as caught:
         client.interactions.create(model=MODEL, input="Owls [emulator: stal=3]")
     error = caught.value.body["error"]  # type: ignore[index]
-    assert caught.value.status_code == 400 and error["status"] == "INVALID_ARGUMENT"
+    assert caught.value.status_code == 400 and error["code"] == "invalid_request"
     assert "'stal'" in error["message"]
 
 

@@ -16,6 +16,7 @@ import shlex
 import sys
 import traceback
 from collections import Counter
+from collections.abc import Iterator
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from IPython.core.error import UsageError
+from mcp_testing import McpTestServer
 from reliability_figures import record
 
 from gemini_magics.chain import ChainStore
@@ -31,6 +33,9 @@ from gemini_magics.turn import Result
 
 EXAMPLES = int(os.environ.get("GEMINI_MAGICS_FUZZ_EXAMPLES", "600"))
 RANDOM = os.environ.get("GEMINI_MAGICS_FUZZ_RANDOM") == "1"
+
+# A real MCP server (tests/mcp_testing.py) for ``--mcp kb=URL``; the ``mcp_server`` fixture runs it.
+MCP_SERVER = McpTestServer(token="not-a-real-token")
 
 junk = st.text(max_size=12).filter(lambda s: "\n" not in s and "\r" not in s)
 no_newline = st.text(max_size=40).map(lambda s: s.replace("\n", " ").replace("\r", " "))
@@ -82,7 +87,13 @@ FLAGS = st.one_of(
     flag("--image", "pic", "doc", "missing.png", "r"),
     flag("--file", "doc", "pic", "no/such/file.pdf"),
     flag("--save", "out", "."),
-    flag("--mcp", "docs=https://mcp.example.invalid/mcp", "x=ftp://nope", "novalue"),
+    flag(
+        "--mcp",
+        st.builds(lambda: f"kb={MCP_SERVER.url}"),  # drawn once the server runs, so its port is known
+        "docs=https://mcp.example.invalid/mcp",  # unreachable: a 400 at create
+        "x=ftp://nope",
+        "novalue",
+    ),
     flag("--mcp-headers", "hdrs", "docs=hdrs", "nothing"),
     flag("--file-search", "manuals", "fileSearchStores/x"),
     flag("-a", "not-an-agent", "gemini-3-flash-preview"),
@@ -122,6 +133,7 @@ PIECES = st.one_of(
     st.sampled_from(
         [
             "What is the weather in Paris?",
+            "Look up the word 'emulator' and read my private_notes",
             "Hi, my name is Phil.",
             "What is my name?",
             "{r.text}",
@@ -233,9 +245,15 @@ def namespace(kernel: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> d
     return ns
 
 
+@pytest.fixture(scope="module")
+def mcp_server() -> Iterator[McpTestServer]:
+    with MCP_SERVER:
+        yield MCP_SERVER
+
+
 @pytest.mark.slow
 def test_fuzzed_cells_give_a_result_or_one_line(
-    kernel: Any, namespace: dict[str, Any], capsys: pytest.CaptureFixture[str]
+    kernel: Any, namespace: dict[str, Any], mcp_server: McpTestServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     store = ChainStore(kernel.db)
     outcomes: Counter[str] = Counter()

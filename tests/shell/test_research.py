@@ -120,9 +120,10 @@ def test_wait_flag_blocks_and_leaves_only_the_static_report(rk: Any) -> None:
     data, metadata = result._repr_mimebundle_()
     assert set(data) == {"text/markdown", "text/plain"}  # no widget: the same output in every front end
     markdown = data["text/markdown"]
-    assert "# Research report: Bees" in markdown and "## Sources" in markdown
-    assert "](https://en.wikipedia.org/wiki/Bees)" in markdown  # numbered citations with their links
-    assert markdown.count("**Thoughts**") == 1 and "> **Drafting the report.**" in markdown  # 5 in one
+    assert "# Research report: Bees" in markdown and "**Sources:**" in markdown
+    # the Sources list links through the service's grounding redirects
+    assert "1. [en.wikipedia.org](https://vertexaisearch.cloud.google.com/grounding-api-redirect/" in markdown
+    assert markdown.count("**Thoughts**") == 1 and "> ***Drafting the report***" in markdown  # 5 in one
     assert metadata["gemini"]["interaction_id"] == result.id
     assert chain_of(rk).head == result.id
 
@@ -362,7 +363,7 @@ def test_widget_updates_reach_the_front_end_as_trait_updates_while_another_cell_
     (view,) = widget.report.children
     texts = [o["data"]["text/markdown"] for child in view.children for o in getattr(child, "outputs", ())]
     assert any("# Research report: Lynx" in t for t in texts)
-    assert any("**Sources**" in t or "## Sources" in t for t in texts)
+    assert any("**Sources:**" in t for t in texts)
     assert widget.history.get_title(0) == "Earlier thoughts (4)" or widget.history.titles[0].endswith("(4)")
     assert "Drafting the report" in widget.latest.outputs[0]["data"]["text/markdown"]  # newest first
     # The control: ``with out:`` from a thread is what the check above would catch.

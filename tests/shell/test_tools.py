@@ -7,11 +7,16 @@ the tests see the exact wire: declarations, ``function_result`` steps, ``previou
 
 from __future__ import annotations
 
+import io
 import json
+import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from emulator_testing import sdk_client
 from IPython.utils.capture import capture_output
+from mcp_testing import McpTestServer
 from shell_checks import failed, ok
 
 from gemini_magics import blocks as b
@@ -325,29 +330,52 @@ def test_unknown_builtin_tool(kernel: Any, capsys: pytest.CaptureFixture[str]) -
 
 
 def test_file_search_store(kernel: Any, emulator: EmulatorServer) -> None:
-    result = ok(kernel.run("%%gemini --file-search manuals --file-search fileSearchStores/x-1\nHow?"))
+    # The stores must exist (the emulator's file search is real): made, and filled, through the SDK.
+    sdk = sdk_client(emulator.base_url)
+    manuals = sdk.file_search_stores.create(config={"display_name": "manuals"})
+    other = sdk.file_search_stores.create(config={"display_name": "x 1"})
+    assert manuals.name and other.name
+    operation = sdk.file_search_stores.upload_to_file_search_store(
+        file_search_store_name=manuals.name,
+        file=io.BytesIO(b"To reset the boiler, hold the red button for ten seconds."),
+        config={"mime_type": "text/plain", "display_name": "boiler.txt"},
+    )
+    while not operation.done:
+        time.sleep(0.05)
+        operation = sdk.operations.get(operation)
+    short = manuals.name.removeprefix("fileSearchStores/")  # the magic adds the prefix
+    cell = f"%%gemini --file-search {short} --file-search {other.name}\nHow to reset the boiler?"
+    result = ok(kernel.run(cell))
     assert request(emulator, result.id)["tools"] == [
-        {
-            "type": "file_search",
-            "file_search_store_names": ["fileSearchStores/manuals", "fileSearchStores/x-1"],
-        }
+        {"type": "file_search", "file_search_store_names": [manuals.name, other.name]}
     ]
+    assert "hold the red button for ten seconds" in static.to_markdown(result.blocks)
+
+
+@pytest.fixture(scope="module")
+def mcp_server() -> Iterator[McpTestServer]:
+    """A real MCP server (tests/mcp_testing.py) whose protected tool wants ``Bearer SECRET``."""
+    with McpTestServer(token=SECRET) as server:
+        yield server
 
 
 def test_mcp_server_headers_are_sent_and_never_shown(
-    kernel: Any, emulator: EmulatorServer, capsys: pytest.CaptureFixture[str]
+    kernel: Any, emulator: EmulatorServer, mcp_server: McpTestServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     kernel.run(f"hdrs = {{'Authorization': 'Bearer {SECRET}'}}")
-    line = "%%gemini r --json --mcp github=https://mcp.example.com/mcp --mcp-headers hdrs"
-    result = ok(kernel.run(f"{line}\nList my repositories"))
+    line = f"%%gemini r --json --mcp kb={mcp_server.url} --mcp-headers hdrs"
+    result = ok(kernel.run(f"{line}\nRead my private_notes on 'launch'"))
     assert request(emulator, result.id)["tools"] == [
         {
             "type": "mcp_server",
-            "name": "github",
-            "url": "https://mcp.example.com/mcp",
+            "name": "kb",
+            "url": mcp_server.url,
             "headers": {"Authorization": f"Bearer {SECRET}"},
         }
     ]
+    # The emulator really called the server's tool with the header; the answer shows what it returned.
+    assert [(c.tool, c.authorization) for c in mcp_server.calls] == [("private_notes", f"Bearer {SECRET}")]
+    assert "ship on Friday" in result.text
     captured = capsys.readouterr()
     assert SECRET not in everything_shown(result) + captured.out + captured.err
     history = kernel.line("history")
