@@ -147,6 +147,11 @@ def _citations(block: dict[str, Any], text: str) -> list[Citation]:
     return out
 
 
+def _delta_kind(delta: dict[str, Any]) -> Any:
+    """A delta's type; Deep Research sends its report's text deltas without one (a recorded stream)."""
+    return delta.get("type") or ("text" if isinstance(delta.get("text"), str) else None)
+
+
 def _search_links(results: Any) -> list[Citation]:
     """Links from search results; the suggestions HTML is mined for links, never rendered."""
     links = []
@@ -168,6 +173,7 @@ class Assembler:
     def __init__(self) -> None:
         self.blocks: list[Block] = []
         self._calls: dict[str, Block] = {}
+        self._call_ids: dict[int, str] = {}  # a result step's call, by stream index
         self._open: dict[int, list[Block]] = {}  # step index → blocks of that step (streaming)
         self._arguments: dict[int, str] = {}
 
@@ -186,7 +192,11 @@ class Assembler:
         if kind == "user_input":
             return []
         if kind == "model_output":
-            return [self._append(self._content(part)) for part in step.get("content") or []]
+            blocks = [self._append(self._content(part)) for part in step.get("content") or []]
+            for block in blocks:
+                if isinstance(block, TextBlock):
+                    self._cite_searches(block.citations)
+            return blocks
         if kind == "thought":
             summary = "".join(p.get("text", "") for p in step.get("summary") or [] if isinstance(p, dict))
             return [self._append(ThoughtBlock(summary, bool(step.get("signature"))))]
@@ -233,7 +243,8 @@ class Assembler:
         elif isinstance(call, FunctionCallBlock):
             call.result, call.is_error, call.answered = result, bool(step.get("is_error")), True
         elif isinstance(call, SearchBlock):
-            call.links = _search_links(result)
+            if result is not None:  # a streamed result carries only is_error: links come with the answer
+                call.links = _search_links(result)
         elif isinstance(call, UrlContextBlock):
             call.statuses = {
                 str(r.get("url")): str(r.get("status")) for r in result or [] if isinstance(r, dict)
@@ -241,6 +252,14 @@ class Assembler:
         else:
             return False
         return True
+
+    def _cite_searches(self, citations: list[Citation]) -> None:
+        """Searches whose results carried no links (a stream's result delta has only ``is_error``) get the
+        answer's cited sources, which is how the service hands the links to the client."""
+        cited = list({c.url: Citation(c.title, c.url) for c in citations}.values())
+        for block in self.blocks:
+            if isinstance(block, SearchBlock) and not block.links and cited:
+                block.links = list(cited)
 
     def _append(self, block: Block) -> Block:
         self.blocks.append(block)
@@ -265,6 +284,7 @@ class Assembler:
             before = len(self.blocks)
             self.add_step(step)
             self._open[index] = self.blocks[before:]
+            self._call_ids[index] = str(step.get("call_id") or "")
             return len(self.blocks) != before
         if kind == "step.delta" and isinstance(index, int):
             return self._delta(index, event.get("delta") if isinstance(event.get("delta"), dict) else {})
@@ -274,7 +294,7 @@ class Assembler:
         return False
 
     def _delta(self, index: int, delta: dict[str, Any]) -> bool:
-        kind = delta.get("type")
+        kind = _delta_kind(delta)
         opened = self._open.setdefault(index, [])
         last = opened[-1] if opened else None
         if kind == "text":
@@ -285,6 +305,7 @@ class Assembler:
             return True
         if kind == "text_annotation_delta" and isinstance(last, TextBlock):
             last.citations.extend(_citations(delta, last.text))
+            self._cite_searches(last.citations)
             return True
         if kind == "thought_summary":
             block = next((b for b in opened if isinstance(b, ThoughtBlock)), None)
@@ -307,8 +328,8 @@ class Assembler:
             return False
         if kind in ("code_execution_call", "google_search_call", "url_context_call", "mcp_server_tool_call"):
             return self._fill_call(last, delta)
-        if kind and kind.endswith("_result"):
-            return self._attach_result(delta)
+        if kind and kind.endswith("_result"):  # the call it answers was named by the step's start
+            return self._attach_result({"call_id": self._call_ids.get(index, ""), **delta})
         return False
 
     @staticmethod
@@ -381,7 +402,7 @@ class StepRebuilder:
                 self._steps[index]["arguments"] = json.loads(raw)
 
     def _merge(self, step: dict[str, Any], index: int, delta: dict[str, Any]) -> None:
-        kind = delta.get("type")
+        kind = _delta_kind(delta)
         if kind == "text":
             content = step.setdefault("content", [])
             if not content or content[-1].get("type") != "text":
@@ -393,10 +414,14 @@ class StepRebuilder:
             step.setdefault("content", []).append({k: v for k, v in delta.items()})
         elif kind == "thought_summary" and isinstance(delta.get("content"), dict):
             summary = step.setdefault("summary", [])
-            if summary and summary[-1].get("type") == "text" and delta["content"].get("type") == "text":
+            if (
+                summary
+                and summary[-1].get("type") == "text"
+                and delta["content"].get("type", "text") == "text"
+            ):
                 summary[-1]["text"] += str(delta["content"].get("text") or "")
             else:
-                summary.append(dict(delta["content"]))
+                summary.append({"type": "text", **delta["content"]})
         elif kind == "thought_signature":
             step["signature"] = delta.get("signature")
         elif kind == "arguments_delta":

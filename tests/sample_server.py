@@ -78,6 +78,9 @@ class SampleServer:
                 length = int(self.headers.get("content-length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
                 server.requests.append(("POST", self.path, body))
+                if not self.path.split("?")[0].endswith("/interactions"):  # no other API here (no Files API)
+                    self._json(404, {"error": {"message": f"Not found: {self.path}", "code": "not_found"}})
+                    return
                 text = body.get("input") if isinstance(body.get("input"), str) else ""
                 if not text.startswith("sample:"):
                     self._json(

@@ -83,7 +83,12 @@ async def _steps(turn: Turn, seconds: float, config: dict[str, Any]) -> Behaviou
     )
     yield Pause(pause)
     result = json.dumps(answer, ensure_ascii=False)
-    yield Emit({"type": "function_result", "call_id": call_id, "name": name, "result": result})
+    answered = {"type": "function_result", "call_id": call_id, "name": name, "result": result}
+    yield Emit(  # the agent ran its own tool: the result streams like the service's tool results
+        answered,
+        start={"call_id": call_id, "type": "function_result", "name": name},
+        deltas=[{"type": "function_result", "name": name, "result": result}],
+    )
     code = code_for(turn.prompt)
     code_id = turn.new_id("code")
     yield Emit(

@@ -143,6 +143,7 @@ class Emulator:
         except filesearch.FileSearchError as exc:
             raise ApiError(exc.code, str(exc)) from None
         record, turn = self._admit(body, wanted, is_legacy)
+        self._join_turn(record, body)
         turn.files = self.files
         record.task = asyncio.create_task(self._run(record, turn, body))
         if body.get("stream"):
@@ -169,6 +170,14 @@ class Emulator:
                 record, self.store, self.tickets, turn.history, behaviour=respond(turn), hops=int(hops) + 1
             )
         return engine.run(record, self.store, respond(turn), turn.history)
+
+    def _join_turn(self, record: Record, body: dict[str, Any]) -> None:
+        """Hops of one long answer share its fault gate: ``cut``/``stall`` fire once, in hop ``hop=K``."""
+        ticket = self.tickets.get(body["continuation_token"]) if body.get("continuation_token") else None
+        if ticket is not None:
+            record.hop, record.gate = ticket.hop, ticket.plan.gate
+        elif "continuations" in record.directives:
+            record.gate = {"spent": False}
 
     async def get(self, request: Request) -> Response:
         self._authorize(request)
@@ -220,6 +229,10 @@ class Emulator:
     def _directives(self, request: Request, body: dict[str, Any]) -> dict[str, str]:
         try:
             wanted = dict(self.settings.faults)
+            token = body.get("continuation_token")
+            ticket = self.tickets.get(token) if isinstance(token, str) else None
+            if ticket is not None:  # a hop of a long answer keeps the directives its turn was asked with
+                wanted.update(ticket.directives)
             wanted.update(directives.parse(request.headers.get(directives.HEADER)))
             input_steps = normalize_input(body["input"]) if "input" in body else []  # _admit: required
             for text in _texts(input_steps):
@@ -373,12 +386,22 @@ class Emulator:
             resource = legacy.interaction_to_legacy(resource)
         return JSONResponse(resource)
 
+    @staticmethod
+    def _fault_due(record: Record) -> bool:
+        """A stream fault applies to a hop of a long answer once, in the hop ``hop=K`` names (default 1)."""
+        if record.gate is None:
+            return True
+        if record.gate["spent"] or record.hop != int(record.directives.get("hop", 1)):
+            return False
+        record.gate["spent"] = True
+        return True
+
     def _sse(self, record: Record, start: int, first: bool = False, resume: bool = False) -> Response:
         wanted = record.directives
         limit = hang = None
         if resume and "half_resume" in wanted:
             hang = start + int(wanted["half_resume"])
-        elif record.streams_served == 0:
+        elif record.streams_served == 0 and self._fault_due(record):
             if "cut" in wanted:  # N events of this stream, wherever it starts
                 limit = start + int(wanted["cut"])
             elif "stall" in wanted:

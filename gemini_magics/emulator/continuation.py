@@ -44,6 +44,8 @@ class Plan:
     items: list[Emit | Pause | Finish]
     boundaries: list[Position]  # where hops end, ascending; the last is the end of the plan
     checkpoint_every: int = CHECKPOINT_EVERY
+    # ``cut``/``stall`` fire once for the whole answer (in hop ``hop=K``), not again in every hop.
+    gate: dict[str, bool] = field(default_factory=lambda: {"spent": False})
 
     @classmethod
     def split(cls, items: list[Emit | Pause | Finish], hops: int, checkpoint_every: int = 0) -> Plan:
@@ -86,6 +88,8 @@ class Ticket:
     plan: Plan
     position: Position
     owner: str  # the interaction that issued the token
+    hop: int  # the hop the next interaction plays (a checkpoint's hop goes on; a boundary starts the next)
+    directives: dict[str, str]  # the turn's directives, which its hops keep
 
 
 @dataclass
@@ -123,11 +127,15 @@ async def play(
         if plan is None:
             assert behaviour is not None
             plan = Plan.split([item async for item in behaviour], hops)
+            if record.gate is not None:
+                plan.gate = record.gate
         start = start or Position(0)
         stop = plan.hop_end(start)
         finish = await _play_items(record, tickets, plan, start, stop)
         if not plan.is_end(stop) and finish.status == "completed":
-            record.continuation_token = tickets.issue(Ticket(plan, stop, record.id))
+            record.continuation_token = tickets.issue(
+                Ticket(plan, stop, record.id, record.hop + 1, record.directives)
+            )
             finish = Finish("requires_continuation")
     except asyncio.CancelledError:
         end(record, store, history, Finish("cancelled"))
@@ -146,7 +154,7 @@ async def _play_items(
     every = plan.checkpoint_every
 
     def checkpoint(position: Position) -> None:
-        token = tickets.issue(Ticket(plan, position, record.id))
+        token = tickets.issue(Ticket(plan, position, record.id, record.hop, record.directives))
         status_update(record, "in_progress", continuation_token=token)
 
     for index in range(start.item, len(plan.items)):

@@ -39,6 +39,8 @@ KNOWN: dict[str, str] = {
     "(`continuations=0`: checkpoints only)",
     "status": "end the interaction with this status instead: `budget_exceeded` (stops part-way) or `idle`",
     "queue": "seconds the interaction waits with status `queued` before it starts",
+    "hop": "with `continuations`: the hop whose stream `cut`/`stall` hit (default 1); they fire once per "
+    "answer",
 }
 
 
@@ -83,6 +85,7 @@ _VALUE_SHAPES: dict[str, tuple[re.Pattern[str], str]] = {
     "continuations": _COUNT,
     "status": (re.compile(r"budget_exceeded|idle"), "budget_exceeded or idle"),
     "queue": _SECONDS,
+    "hop": _COUNT,
 }
 
 

@@ -1,4 +1,4 @@
-"""The service's string error codes (real-samples: ``invalid_request``, ``not_found``, ``gateway_timeout``)."""
+"""The service's string error codes (recorded: ``invalid_request``, ``not_found``, ``gateway_timeout``)."""
 
 from __future__ import annotations
 

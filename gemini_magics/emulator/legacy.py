@@ -299,7 +299,9 @@ def step_to_outputs(step: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 # -- the Interaction --------------------------------------------------------------------------------
 
-_KEPT_FIELDS = ("id", "object", "status", "created", "updated", "model", "agent", "previous_interaction_id")
+# The recorded pre-GA replies (real-samples/preGA_*) echo none of the request's fields, not even
+# previous_interaction_id.
+_KEPT_FIELDS = ("id", "object", "status", "created", "updated", "model", "agent")
 _USAGE_FIELDS = (
     "total_input_tokens",
     "total_output_tokens",
@@ -317,12 +319,12 @@ _USAGE_LISTS = (
 
 
 def _usage(usage: Mapping[str, Any]) -> dict[str, Any]:
-    """1.x named thought tokens ``total_reasoning_tokens`` (the seed's examples show both names)."""
+    """Usage as the service sent it to 1.x clients: ``total_thought_tokens``, not 1.x's declared
+    ``total_reasoning_tokens`` (real-samples/preGA_api_reference_examples and
+    preGA_function_result_turn_completed)."""
     out = _pick(usage, _USAGE_FIELDS)
-    if usage.get("total_thought_tokens") is not None:
-        out["total_reasoning_tokens"] = usage["total_thought_tokens"]
-    elif usage.get("total_reasoning_tokens") is not None:
-        out["total_reasoning_tokens"] = out["total_thought_tokens"] = usage["total_reasoning_tokens"]
+    if "total_thought_tokens" not in out and usage.get("total_reasoning_tokens") is not None:
+        out["total_thought_tokens"] = usage["total_reasoning_tokens"]
     for key in _USAGE_LISTS:  # 1.x's modality Literal knows text, image and audio only
         entries = [_pick(e, ("modality", "tokens")) for e in usage.get(key) or [] if isinstance(e, Mapping)]
         entries = [e for e in entries if e.get("modality") in _MODALITIES]
@@ -335,20 +337,21 @@ def interaction_to_legacy(resource: dict) -> dict:
     """A GA Interaction dict in the 1.x shape: ``role`` and ``outputs`` instead of ``steps``.
 
     Keeps only fields 1.x's Interaction model declares (``errors``, ``input``, echoed request fields
-    are dropped). ``outputs`` is present only when the GA resource has ``steps``: lifecycle events
-    carry neither, and an absent list is not an empty answer.
+    are dropped). ``outputs`` is present only when there is output: lifecycle events and running
+    interactions carry none, as recorded (real-samples/preGA_deep_research_get_in_progress_and_completed).
     """
     out: dict[str, Any] = _pick(resource, _KEPT_FIELDS)
     if "status" in resource:
         out["status"] = legacy_status(resource["status"])
-    out["role"] = "model"
-    if resource.get("steps") is not None:
-        out["outputs"] = [
-            block
-            for step in resource["steps"]
-            if isinstance(step, Mapping)
-            for block in step_to_outputs(step)
-        ]
+    out["role"] = "agent" if resource.get("agent") else "model"
+    outputs = [
+        block
+        for step in resource.get("steps") or []
+        if isinstance(step, Mapping) and step.get("type") != "user_input"
+        for block in step_to_outputs(step)
+    ]
+    if outputs:  # a running interaction has none, and the service then sends no outputs field
+        out["outputs"] = outputs
     if isinstance(resource.get("usage"), Mapping):
         out["usage"] = _usage(resource["usage"])
     return out
@@ -414,7 +417,9 @@ class LegacyEventTranslator:
 
     def _created(self, event: dict) -> list[dict]:
         interaction = event.get("interaction") if isinstance(event.get("interaction"), dict) else {}
-        return [{"event_type": "interaction.start", "interaction": interaction_to_legacy(interaction)}]
+        start = interaction_to_legacy(interaction)
+        start.pop("role", None)  # the recorded interaction.start carries id, model, object, status only
+        return [{"event_type": "interaction.start", "interaction": start}]
 
     def _status_update(self, event: dict) -> list[dict]:
         out = {"event_type": "interaction.status_update", **_pick(event, ("interaction_id",))}
@@ -507,11 +512,12 @@ class LegacyEventTranslator:
         return self._close(state) if state is not None else []
 
     def _model_output(self, state: _Step, delta: Mapping[str, Any]) -> list[dict]:
-        kind = delta.get("type")
+        # Deep Research streams its report's text deltas without a type (docs_stream_deep_research_agent).
+        kind = delta.get("type") or ("text" if "text" in delta else None)
         out: list[dict] = []
         if kind in ("text", "text_annotation_delta"):
             if state.block_kind != "text":
-                out += self._open(state, {"type": "text", "text": ""})
+                out += self._open(state, {"type": "text"})
             text = _content_block(
                 {"type": "text", "text": delta.get("text"), "annotations": delta.get("annotations")}
             )
@@ -524,7 +530,10 @@ class LegacyEventTranslator:
     def _thought(self, state: _Step, delta: Mapping[str, Any]) -> list[dict]:
         out = [] if state.block is not None else self._open(state, {"type": "thought"})
         if delta.get("type") == "thought_summary":
-            content = _content_block(delta.get("content"))
+            raw = delta.get("content")
+            if isinstance(raw, Mapping) and "type" not in raw and "text" in raw:  # Deep Research's untyped
+                raw = {"type": "text", **raw}
+            content = _content_block(raw)
             if content is None or content["type"] not in ("text", "image"):
                 return out
             out.append(self._delta(state, {"type": "thought_summary", "content": content}))

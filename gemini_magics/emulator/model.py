@@ -81,18 +81,24 @@ def respond(turn: Turn) -> Behaviour:
 
 async def _respond(turn: Turn) -> Behaviour:  # type: ignore[misc]
     if turn.directives.get("fail"):
-        yield Finish("failed", {"code": "500", "message": turn.directives["fail"]})
+        yield Finish("failed", {"code": "internal_error", "message": turn.directives["fail"]})
         return
     model = str(turn.request.get("model") or "")
     if speech.is_tts(model) or speech.is_transcribe(model):  # speech models neither think nor call tools
         yield speech.tts_answer(turn) if speech.is_tts(model) else speech.transcribe_answer(turn)
         return
     results = [s for s in turn.input_steps if s.get("type") == "function_result"]
-    if thinks(turn):
+    # With functions declared too, the model looks things up first and then thinks about which function
+    # to call (real-samples/docs_stream_google_search_plus_function_call.json); otherwise it thinks first
+    # (docs_sync_google_search_grounding.json).
+    tools_first = not results and any(t.get("type") == "function" for t in turn.tools if isinstance(t, dict))
+    if thinks(turn) and not tools_first:
         yield thought(thought_summary_for(turn, results), summaries(turn))
     if not results:
         async for item in tooling.run_builtin_tools(turn):
             yield item
+        if thinks(turn) and tools_first:
+            yield thought(thought_summary_for(turn, results), summaries(turn))
         calls = tooling.function_calls_for(turn)
     else:
         calls = calls_again(turn, results) if _conversation_directive(turn, "always_call") else []

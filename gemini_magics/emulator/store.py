@@ -87,6 +87,9 @@ class Record:
     streams_served: int = 0
     polls_failed: int = 0
     continuation_token: str | None = None
+    # Hops of one answer (continuation.py): which hop this is, and the turn's one-shot fault gate.
+    hop: int = 1
+    gate: dict[str, bool] | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # further fields a behaviour adds (environment_id)
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 

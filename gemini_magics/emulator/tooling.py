@@ -160,7 +160,8 @@ def url_context(turn: Turn, urls: list[str]) -> list[Emit]:
     result = {"type": "url_context_result", "call_id": call_id, "result": statuses}
     fetched = [s["url"] for s in statuses if s["status"] == "success"]
     turn.notes.append(("url", ", ".join(fetched) or "none of the URLs could be read"))
-    return [Emit(call), Emit(result)]
+    # Streamed as the service streams server tools: a bare start, then the fields in a delta of the type.
+    return [grounding.call_emit(call), grounding.result_emit(result, {"result": statuses})]
 
 
 # -- code execution ---------------------------------------------------------------------------------
@@ -221,11 +222,11 @@ async def code_execution(turn: Turn) -> AsyncIterator[Emit]:
     code = code_for(turn.prompt)
     call_id = turn.new_id("code")
     arguments = {"code": code, "language": "python"}
-    yield Emit({"type": "code_execution_call", "id": call_id, "arguments": arguments})
+    yield grounding.call_emit({"type": "code_execution_call", "id": call_id, "arguments": arguments})
     output, failed = await run_python(code)
     result = {"type": "code_execution_result", "call_id": call_id, "result": output, "is_error": failed}
     turn.notes.append(("code_error" if failed else "code", output.strip()))
-    yield Emit(result)
+    yield grounding.result_emit(result, {"result": output, "is_error": failed})
 
 
 # -- function calling -------------------------------------------------------------------------------

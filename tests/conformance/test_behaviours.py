@@ -117,7 +117,7 @@ def _streamed_tool_shape(obj: Any, error: ValidationError) -> bool:
         return False
     kind = str(getattr(inner, "type", ""))
     tool_step = kind.endswith(("_call", "_result")) and kind not in ("function_call", "function_result")
-    return tool_step and all(e["loc"][-1] in fields for e in error.errors())
+    return tool_step and all(fields & set(map(str, e["loc"])) for e in error.errors())
 
 
 def dump(obj: BaseModel) -> dict[str, Any]:

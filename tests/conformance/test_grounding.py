@@ -95,14 +95,14 @@ def test_search_streams_queries_in_a_delta_and_links_only_in_annotations(
 
 
 def test_search_then_function_call_as_in_the_sample(emulator: EmulatorServer) -> None:
-    """The recorded request: search, then a function call, ``requires_action``."""
+    """The recorded request: search, then a thought, then a function call, ``requires_action``."""
     events = raw_stream(
         emulator,
         input="Search what the largest mountain in Europe is and what the weather is there right now?",
         tools=[{"type": "google_search"}, {"type": "function", "name": "get_weather"}],
     )
     kinds = [data["step"]["type"] for name, data in events if name == "step.start"]
-    assert kinds == ["thought", "google_search_call", "google_search_result", "function_call"]
+    assert kinds == ["google_search_call", "google_search_result", "thought", "function_call"]
     assert events[-1][1]["interaction"]["status"] == "requires_action"
 
 

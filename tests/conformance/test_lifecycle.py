@@ -63,7 +63,7 @@ def error_body(exc: ierr.APIStatusError) -> dict[str, Any]:
 
 
 def assert_google_error(reply: httpx.Response, code: int, status: str) -> str:
-    """A raw reply is the service's JSON ``{"error": {message, code}}`` (a string code); returns the message."""
+    """A raw reply is the service's JSON ``{"error": {message, code}}`` (string code); returns the message."""
     assert reply.status_code == code, reply.text
     assert reply.headers["content-type"].startswith("application/json")
     error = reply.json()["error"]

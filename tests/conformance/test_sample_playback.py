@@ -87,7 +87,9 @@ out = {}
 for case, streamed in cases:
     try:
         if streamed:
-            got = list(client.interactions.create(model="gemini-3-flash-preview", input="sample:" + case, stream=True))
+            got = list(client.interactions.create(
+                model="gemini-3-flash-preview", input="sample:" + case, stream=True
+            ))
             out[case] = ["ok", len(got)]
         else:
             got = client.interactions.create(model="gemini-3-flash-preview", input="sample:" + case)

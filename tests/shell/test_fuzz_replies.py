@@ -87,13 +87,14 @@ class Hostile:
         return Response(body, status_code=reply.status_code, media_type=kind.split(";")[0] or None)
 
     def _stream(self, raw: bytes) -> bytes:
-        events = [json.loads(line[5:]) for line in raw.decode().splitlines() if line.startswith("data:")]
+        lines = [line[5:] for line in raw.decode().splitlines() if line.startswith("data:")]
+        events = [json.loads(line) for line in lines if line.strip() != "[DONE]"]  # the terminator is kept
         events = mutate(events, self.plan.ops, stream=True)
         frames = [
             f"event: {e.get('event_type', 'x') if isinstance(e, dict) else 'x'}\ndata: {json.dumps(e)}\n\n"
             for e in events
         ]
-        body = "".join(frames).encode()
+        body = ("".join(frames) + "event: done\ndata: [DONE]\n\n").encode()
         end = len(body) if self.plan.cut is None else int(len(body) * self.plan.cut)
         sent = 0
         for frame, event in zip(frames, events, strict=True):

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 from PIL import Image
+from sample_server import SampleServer
 from shell_checks import failed, ok
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -332,9 +333,9 @@ def test_plan_uploads_the_largest_until_the_rest_fits() -> None:
     assert media.plan(parts, "gemini", 10, "off") == [False, False, False]
 
 
-def test_upload_failure_is_one_line(emulator: EmulatorServer) -> None:
-    """A service without the Files API (here: the emulator) → one line naming the file and the cause."""
-    backend = Backend(emulator.base_url, retries=0)
+def test_upload_failure_is_one_line(no_files_api: str) -> None:
+    """A service without the Files API → one line naming the file and the cause."""
+    backend = Backend(no_files_api, retries=0)
     try:
         with pytest.raises(BackendError) as caught:
             media.upload(backend, media.Media(png(4, 4), "image/png", "--image big.png"))
@@ -345,9 +346,17 @@ def test_upload_failure_is_one_line(emulator: EmulatorServer) -> None:
     assert "\n" not in message and caught.value.status == 404
 
 
+@pytest.fixture
+def no_files_api() -> Iterator[str]:
+    """A service that has the Interactions API but no Files API: the recorded-traffic server."""
+    with SampleServer() as server:
+        yield server.base_url
+
+
 def test_upload_failure_fails_the_cell(
-    kernel: Any, emulator: EmulatorServer, files: Path, capsys: pytest.CaptureFixture[str]
+    kernel: Any, no_files_api: str, files: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    kernel.run(f"%config GeminiMagics.backend = '{no_files_api}'")
     kernel.run("%config GeminiMagics.files_api = 'on'")
     kernel.run("%config GeminiMagics.inline_limit = 10")
     failed(

@@ -71,14 +71,29 @@ def test_same_events_as_the_sdk(backend: Backend, name: str) -> None:
     interaction_id = streamed(backend, **REQUESTS[name])
     theirs = list(replay(backend, interaction_id))
     ours = list(EventStream(replay(backend, interaction_id), backend))
-    assert len(ours) == len(theirs) > 3
+    assert len(ours) == len(theirs) > 2
     for number, (event, sdk_event) in enumerate(zip(ours, theirs, strict=True)):
         assert isinstance(event, dict)
         model = typed(event)
         assert type(model) is type(sdk_event), number
         assert model.model_dump() == sdk_event.model_dump(), f"event {number} differs"
-        # The plain dict is the JSON the SDK's model holds, nothing more and nothing less.
-        assert event == sdk_event.model_dump(mode="json", exclude_none=True, by_alias=True), number
+        # The plain dict is the JSON the SDK's model holds; the SDK adds only empty defaults for fields
+        # the service leaves out (a search call's step.start has no arguments, as recorded).
+        dumped = sdk_event.model_dump(mode="json", exclude_none=True, by_alias=True)
+        assert _without_empty_defaults(dumped, event) == event, number
+
+
+def _without_empty_defaults(dumped: Any, raw: Any) -> Any:
+    """``dumped`` less the keys ``raw`` lacks whose value is empty ({}, [] or None)."""
+    if isinstance(dumped, dict) and isinstance(raw, dict):
+        return {
+            k: _without_empty_defaults(v, raw.get(k))
+            for k, v in dumped.items()
+            if k in raw or v not in ({}, [], None)
+        }
+    if isinstance(dumped, list) and isinstance(raw, list):
+        return [_without_empty_defaults(d, r) for d, r in zip(dumped, raw, strict=False)] + dumped[len(raw) :]
+    return dumped
 
 
 def sdk_parse(payload: bytes) -> list[Any]:
