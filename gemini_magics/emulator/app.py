@@ -144,6 +144,8 @@ class Emulator:
             raise ApiError(exc.code, str(exc)) from None
         record, turn = self._admit(body, wanted, is_legacy)
         self._join_turn(record, body)
+        if "queue" in wanted:  # the reply to a queued create already says so
+            record.status = "queued"
         turn.files = self.files
         record.task = asyncio.create_task(self._run(record, turn, body))
         if body.get("stream"):

@@ -26,7 +26,7 @@ from .engine import Behaviour, Emit, Finish, Pause, begin, emit_step, end, parti
 from .store import Record, Store
 
 _KEEP_TOKENS = 4096  # tokens remembered (oldest dropped): a client resumes within minutes, not days
-CHECKPOINT_EVERY = 8  # answer deltas between two mid-hop checkpoints
+CHECKPOINT_EVERY = 4  # answer deltas between two mid-hop checkpoints
 
 
 @dataclass(frozen=True, order=True)
