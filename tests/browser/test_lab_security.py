@@ -289,8 +289,7 @@ def test_untrusted_tool_results_research_and_blocks_do_nothing(
     # Rendering happened: the payloads are on screen, as text.
     tooled, coded, _, called, _, waited, fallback, broken, failed, crafted = ours
     for text in (
-        "Poisoned source",  # a search result's title
-        "Chip (javascript:window.__gm_pwned=1)",  # a search result with a javascript: URL, as text
+        "Poisoned source",  # a search result's title, from the answer's citations (a stream has no chips)
         "javascript:window.__gm_pwned='url context'",
         "<img src=x onerror=\"window.__gm_pwned = 'query'\">",
     ):
