@@ -7,8 +7,8 @@ whose bars show the figures the report's table lists.
 from __future__ import annotations
 
 import hashlib
-import struct
-import zlib
+
+from .content import encode_png
 
 Colour = tuple[int, int, int]
 
@@ -55,14 +55,4 @@ def _encode(pixels: list[list[Colour]], width: int, height: int) -> bytes:
         raw.append(0)  # filter type: none
         for rgb in row:
             raw.extend(rgb)
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(bytes(raw)))
-        + chunk(b"IEND", b"")
-    )
+    return encode_png(width, height, bytes(raw))

@@ -80,6 +80,11 @@ def png(width: int, height: int, seed: int) -> bytes:
         if span:
             row = row[: 3 * span[0]] + b"\xff" * (3 * (span[-1] + 1 - span[0])) + row[3 * (span[-1] + 1) :]
         rows += row
+    return encode_png(width, height, bytes(rows))
+
+
+def encode_png(width: int, height: int, raw: bytes) -> bytes:
+    """A PNG file from 8-bit RGB rows, each led by its filter byte (0: none)."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
@@ -88,7 +93,7 @@ def png(width: int, height: int, seed: int) -> bytes:
     return (
         b"\x89PNG\r\n\x1a\n"
         + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(bytes(rows)))
+        + chunk(b"IDAT", zlib.compress(raw))
         + chunk(b"IEND", b"")
     )
 
