@@ -51,6 +51,7 @@ class Backend:
         self.retries = retries  # the SDK's own retries of 408/409/429/5xx (with backoff)
         self.emulator_directives = ""  # applied by the in-kernel emulator to every request, e.g. "rate=40"
         self.stream_timeout: float | None = 300.0  # a foreground stream silent this long has stalled
+        self.resume_timeout = 2.0  # a resumed stream silent this long is checked with a get
         self._key: str | None = None  # set by ``%gemini key``; wins over the environment
         self._client: Any = None
         self._client_for: tuple[Target, str | None] | None = None
@@ -185,12 +186,38 @@ class Backend:
         except Exception as exc:
             raise self.translate(exc) from None
 
-    def stream(self, params: dict[str, Any]) -> EventStream:
+    def delete(self, interaction_id: str) -> None:
+        """Delete a stored interaction on the service (``BackendError`` with ``status`` 404: already gone)."""
         try:
-            sdk_stream = self.client.interactions.create(stream=True, timeout=self.stream_timeout, **params)
+            self.client.interactions.delete(interaction_id)
         except Exception as exc:
             raise self.translate(exc) from None
-        return EventStream(sdk_stream, self)
+
+    def stream(self, params: dict[str, Any]) -> EventStream:
+        """A streamed create, continued across decode-limit hops and resumed when the connection drops
+        (``continuation.HopStream``)."""
+        from .continuation import HopStream
+
+        try:
+            sdk_stream = self._open_stream(params)
+        except Exception as exc:
+            raise self.translate(exc) from None
+        hops = HopStream(params, sdk_stream, self._open_stream, self._open_resume, self._fetch, _lines_of)
+        hops.patience = self.stream_timeout or hops.patience
+        return EventStream(hops, self)
+
+    def _open_stream(self, params: dict[str, Any]) -> Any:
+        return self.client.interactions.create(stream=True, timeout=self.stream_timeout, **params)
+
+    def _open_resume(self, interaction_id: str, last_event_id: str | None) -> Any:
+        timeout = min(self.resume_timeout, self.stream_timeout or self.resume_timeout)
+        return self.client.interactions.get(
+            interaction_id, stream=True, last_event_id=last_event_id, timeout=timeout
+        )
+
+    def _fetch(self, interaction_id: str) -> dict[str, Any]:
+        whole = self.client.interactions.get(interaction_id)
+        return whole.model_dump(mode="json", exclude_none=True) if hasattr(whole, "model_dump") else {}
 
     def follow(
         self, interaction_id: str, last_event_id: str | None = None, timeout: float | None = None
@@ -209,6 +236,8 @@ class Backend:
         """Any SDK or network failure → a one-line ``BackendError`` that says what to do."""
         if isinstance(exc, BackendError):
             return exc
+        if type(exc).__name__ == "ContinuationInterruptedError" and exc.__cause__ is not None:
+            exc = exc.__cause__  # the SDK's wrapper of the failure that stopped a continued stream
         status = getattr(exc, "status_code", None)
         if status is None and isinstance(getattr(exc, "code", None), int):  # google.genai.errors.APIError
             status = exc.code  # type: ignore[attr-defined]
@@ -264,19 +293,27 @@ class EventStream:
     upstream changes either side of that bargain.
     """
 
-    def __init__(self, sdk_stream: Any, backend: Backend) -> None:
-        self._sdk_stream = sdk_stream
+    def __init__(self, source: Any, backend: Backend) -> None:
+        self._source = source  # one SDK stream, or a ``HopStream`` of several
         self._backend = backend
 
+    @property
+    def hops(self) -> int:
+        """HTTP streams this answer took (continuation hops and reconnects); 1 for a plain stream."""
+        return getattr(self._source, "hops", 1)
+
+    @property
+    def resumes(self) -> int:
+        """Dropped connections resumed exactly (``get`` after the last event)."""
+        return getattr(self._source, "resumes", 0)
+
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        response = getattr(self._sdk_stream, "response", None)
+        from .continuation import HopStream
+
+        events = self._source if isinstance(self._source, HopStream) else _lines_of(self._source)
         try:
-            if response is not None and hasattr(response, "iter_lines"):
-                for event in _sse_events(response.iter_lines()):
-                    yield self._backend.scrub_event(event)
-            else:  # an SDK that changed its stream class: take its typed events, slower but correct
-                for event in self._sdk_stream:
-                    yield self._backend.scrub_event(event.model_dump(mode="json", exclude_none=True))
+            for event in events:
+                yield self._backend.scrub_event(event)
         except GeneratorExit:
             raise
         except Exception as exc:
@@ -285,9 +322,20 @@ class EventStream:
             self.close()
 
     def close(self) -> None:
-        close = getattr(self._sdk_stream, "close", None)
+        close = getattr(self._source, "close", None)
         if close is not None:
             close()
+
+
+def _lines_of(sdk_stream: Any) -> Iterator[dict[str, Any]]:
+    """One SDK stream's events as dicts: its response's SSE lines, or (an SDK that changed its stream
+    class) its typed events, slower but correct."""
+    response = getattr(sdk_stream, "response", None)
+    if response is not None and hasattr(response, "iter_lines"):
+        yield from _sse_events(response.iter_lines())
+    else:
+        for event in sdk_stream:
+            yield event.model_dump(mode="json", exclude_none=True)
 
 
 def _sse_events(lines: Iterator[str]) -> Iterator[dict[str, Any]]:

@@ -3,13 +3,12 @@
 It turns a finished interaction, or its stream of events, into ``Block``s: the project's own vocabulary
 that renderers show. Everything here works on plain dicts (the JSON of the wire), so a stream can be
 followed without building an SDK model per event, and parts this release does not know become an
-``UnknownBlock`` instead of an exception.
+``UnknownBlock`` instead of an exception. Audio parts and deltas are read by ``blocks_media``; grounding steps
+(Maps, file search) and annotations by ``blocks_grounding``.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import html
 import json
@@ -17,12 +16,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-
-@dataclass
-class Citation:
-    title: str
-    url: str
-    marker: str = ""  # the cited span of the text, e.g. "[1]"
+from . import blocks_grounding as g
+from . import blocks_media
+from .blocks_grounding import Citation, FileSearchBlock, MapsBlock
+from .blocks_grounding import citations as _citations
 
 
 @dataclass
@@ -98,7 +95,10 @@ Block = (
     | FunctionCallBlock
     | SearchBlock
     | UrlContextBlock
+    | MapsBlock
+    | FileSearchBlock
     | UnknownBlock
+    | blocks_media.AudioBlock
 )
 
 _CALLS = (
@@ -107,6 +107,7 @@ _CALLS = (
     "google_search_call",
     "url_context_call",
     "mcp_server_tool_call",
+    *g.CALLS,
 )
 _LINK = re.compile(r"<a\b[^>]*\bhref=\"([^\"]+)\"[^>]*>(.*?)</a>", re.IGNORECASE | re.DOTALL)
 _TAG = re.compile(r"<[^>]+>")
@@ -120,31 +121,12 @@ def _preview(value: Any, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _decode_image(data: Any) -> bytes:
-    if isinstance(data, bytes):
-        return data
-    try:
-        return base64.b64decode(data or "", validate=True)
-    except (binascii.Error, ValueError):
-        return b""
-
-
 def _text_of(result: Any) -> str:
     if isinstance(result, str):
         return result
     if isinstance(result, list):
         return "".join(part.get("text", "") for part in result if isinstance(part, dict))
     return _preview(result, 10_000)
-
-
-def _citations(block: dict[str, Any], text: str) -> list[Citation]:
-    out = []
-    for note in block.get("annotations") or []:
-        if isinstance(note, dict) and note.get("type") == "url_citation" and note.get("url"):
-            start, end = note.get("start_index"), note.get("end_index")
-            marker = text[start:end] if isinstance(start, int) and isinstance(end, int) else ""
-            out.append(Citation(str(note.get("title") or note["url"]), str(note["url"]), marker))
-    return out
 
 
 def _delta_kind(delta: dict[str, Any]) -> Any:
@@ -176,6 +158,9 @@ class Assembler:
         self._call_ids: dict[int, str] = {}  # a result step's call, by stream index
         self._open: dict[int, list[Block]] = {}  # step index → blocks of that step (streaming)
         self._arguments: dict[int, str] = {}
+        self._bases: dict[int, int] = {}  # where a continued step's text starts in its block
+        self._after_text = False  # the last step was answer text: a next one continues it (a new hop)
+        self._hop: tuple[str, int, TextBlock | None, int, int] = ("", 0, None, 0, 0)  # id, marks to settle
 
     # -- whole steps ---------------------------------------------------------------------------------
 
@@ -190,13 +175,25 @@ class Assembler:
     def _add_step(self, step: dict[str, Any]) -> list[Block]:
         kind = step.get("type") if isinstance(step.get("type"), str) else "unknown"
         if kind == "user_input":
+            self._after_text = False
             return []
         if kind == "model_output":
-            blocks = [self._append(self._content(part)) for part in step.get("content") or []]
-            for block in blocks:
+            blocks: list[Block] = []
+            for part in step.get("content") or []:
+                block, last = self._content(part), self.blocks[-1] if self.blocks else None
+                continues = not blocks and self._after_text and isinstance(last, TextBlock)
+                if continues and isinstance(block, TextBlock) and isinstance(last, TextBlock):
+                    last.text += block.text  # the answer went on in a continuation hop: one answer
+                    last.citations.extend(block.citations)
+                    block = last
+                else:
+                    self._append(block)
+                blocks.append(block)
                 if isinstance(block, TextBlock):
                     self._cite_searches(block.citations)
+            self._after_text = bool(blocks) and isinstance(blocks[-1], TextBlock)
             return blocks
+        self._after_text = False
         if kind == "thought":
             summary = "".join(p.get("text", "") for p in step.get("summary") or [] if isinstance(p, dict))
             return [self._append(ThoughtBlock(summary, bool(step.get("signature"))))]
@@ -215,9 +212,11 @@ class Assembler:
             return TextBlock(text, _citations(part, text))
         if kind == "image":
             return ImageBlock(
-                _decode_image(part.get("data")), str(part.get("mime_type") or "image/png"), part.get("uri")
+                blocks_media.decode(part.get("data")),
+                str(part.get("mime_type") or "image/png"),
+                part.get("uri"),
             )
-        return UnknownBlock(str(kind), _preview(part))
+        return blocks_media.content(part) or UnknownBlock(str(kind), _preview(part))
 
     def _call(self, step: dict[str, Any]) -> Block:
         kind, call_id = step["type"], str(step.get("id") or "")
@@ -230,6 +229,8 @@ class Assembler:
             block = FunctionCallBlock(call_id, str(step.get("name") or "?"), dict(args), server=server)
         elif kind == "google_search_call":
             block = SearchBlock(call_id, [str(q) for q in args.get("queries") or []])
+        elif kind in g.CALLS:
+            block = g.call_block(kind, call_id, args)
         else:
             block = UrlContextBlock(call_id, [str(u) for u in args.get("urls") or []])
         self._calls[call_id] = block
@@ -250,13 +251,14 @@ class Assembler:
                 str(r.get("url")): str(r.get("status")) for r in result or [] if isinstance(r, dict)
             }
         else:
-            return False
+            return g.attach_result(call, step)
         return True
 
     def _cite_searches(self, citations: list[Citation]) -> None:
         """Searches whose results carried no links (a stream's result delta has only ``is_error``) get the
         answer's cited sources, which is how the service hands the links to the client."""
-        cited = list({c.url: Citation(c.title, c.url) for c in citations}.values())
+        g.cite_files(self.blocks, citations)  # and file search blocks learn their cited passages
+        cited = list({c.url: Citation(c.title, c.url) for c in citations if c.kind == "url"}.values())
         for block in self.blocks:
             if isinstance(block, SearchBlock) and not block.links and cited:
                 block.links = list(cited)
@@ -279,8 +281,15 @@ class Assembler:
     def _feed(self, event: dict[str, Any]) -> bool:
         kind = event.get("event_type")
         index = event.get("index")
+        if kind in ("interaction.created", "interaction.completed"):
+            return self._hop_event(kind, event.get("interaction"))
         if kind == "step.start" and isinstance(index, int):
             step = event.get("step") if isinstance(event.get("step"), dict) else {}
+            last = self.blocks[-1] if self.blocks else None
+            continues = step.get("type") == "model_output" and not step.get("content") and self._after_text
+            if continues and isinstance(last, TextBlock):  # a continuation hop goes on with the answer
+                self._open[index], self._bases[index] = [last], len(last.text)
+                return False
             before = len(self.blocks)
             self.add_step(step)
             self._open[index] = self.blocks[before:]
@@ -290,7 +299,8 @@ class Assembler:
             return self._delta(index, event.get("delta") if isinstance(event.get("delta"), dict) else {})
         if kind == "step.stop" and isinstance(index, int):
             self._finish_arguments(index)
-            self._open.pop(index, None)
+            opened = self._open.pop(index, None) or [None]
+            self._after_text = isinstance(opened[-1], TextBlock)
         return False
 
     def _delta(self, index: int, delta: dict[str, Any]) -> bool:
@@ -304,7 +314,7 @@ class Assembler:
             last.text += str(delta.get("text") or "")
             return True
         if kind == "text_annotation_delta" and isinstance(last, TextBlock):
-            last.citations.extend(_citations(delta, last.text))
+            last.citations.extend(_citations(delta, last.text[self._bases.get(index, 0) :]))
             self._cite_searches(last.citations)
             return True
         if kind == "thought_summary":
@@ -326,11 +336,37 @@ class Assembler:
         if kind == "arguments_delta":
             self._arguments[index] = self._arguments.get(index, "") + str(delta.get("arguments") or "")
             return False
-        if kind in ("code_execution_call", "google_search_call", "url_context_call", "mcp_server_tool_call"):
+        if kind in _CALLS and kind != "function_call":
             return self._fill_call(last, delta)
         if kind and kind.endswith("_result"):  # the call it answers was named by the step's start
             return self._attach_result({"call_id": self._call_ids.get(index, ""), **delta})
-        return False
+        return blocks_media.feed(kind, opened, delta, self._append)
+
+    def _hop_event(self, kind: str, info: Any) -> bool:
+        """A hop starts (``interaction.created`` of a new id): remember where, so a hop settled whole (an
+        ``interaction.completed`` that carries ``steps``, after a resumed stream went silent) replaces
+        what its stream had shown."""
+        info = info if isinstance(info, dict) else {}
+        if kind == "interaction.created":
+            if info.get("id") and info.get("id") != self._hop[0]:
+                last = self.blocks[-1] if self.blocks and isinstance(self.blocks[-1], TextBlock) else None
+                marks = (len(last.text), len(last.citations)) if last else (0, 0)
+                self._hop = (str(info["id"]), len(self.blocks), last, *marks)
+            return False
+        steps = info.get("steps")
+        if not isinstance(steps, list):
+            return False
+        _, start, continued, text_length, cited = self._hop
+        del self.blocks[start:]
+        if continued is not None:
+            continued.text, continued.citations = continued.text[:text_length], continued.citations[:cited]
+        self._open.clear()
+        self._arguments.clear()
+        self._after_text = continued is not None
+        for step in steps:
+            if isinstance(step, dict):
+                self.add_step(step)
+        return True
 
     @staticmethod
     def _fill_call(block: Block | None, delta: dict[str, Any]) -> bool:
@@ -348,7 +384,7 @@ class Assembler:
             block.name = str(delta.get("name") or block.name)
             block.server = str(delta.get("server_name") or block.server)
         else:
-            return False
+            return g.fill_call(block, delta)
         return True
 
     def _finish_arguments(self, index: int) -> None:
@@ -384,6 +420,8 @@ class StepRebuilder:
         self._steps: dict[int, dict[str, Any]] = {}
         self._arguments: dict[int, str] = {}
         self._info: dict[str, Any] = {}
+        self._hop: tuple[str, int] = ("", 0)  # the current hop's id and first step index
+        self._ids: list[str] = []  # every hop's interaction id, as the SDK's ``continuation_ids``
 
     def feed(self, event: dict[str, Any]) -> None:
         with contextlib.suppress(TypeError, AttributeError, ValueError, KeyError):  # malformed: skipped
@@ -392,6 +430,14 @@ class StepRebuilder:
     def _feed(self, event: dict[str, Any]) -> None:
         index = event.get("index")
         kind = event.get("event_type")
+        info = event.get("interaction") if isinstance(event.get("interaction"), dict) else {}
+        if kind == "interaction.created" and info.get("id") and info["id"] != self._hop[0]:
+            self._hop = (str(info["id"]), max(self._steps, default=-1) + 1)
+        elif kind == "interaction.completed" and isinstance(info.get("steps"), list):  # a hop settled whole
+            first = self._hop[1]
+            self._steps = {i: step for i, step in self._steps.items() if i < first}
+            answer = [s for s in info["steps"] if isinstance(s, dict) and s.get("type") != "user_input"]
+            self._steps.update({first + n: json.loads(json.dumps(step)) for n, step in enumerate(answer)})
         if kind == "step.start" and isinstance(index, int) and isinstance(event.get("step"), dict):
             self._steps[index] = json.loads(json.dumps(event["step"]))
         elif kind == "step.delta" and isinstance(index, int) and isinstance(event.get("delta"), dict):
@@ -410,8 +456,8 @@ class StepRebuilder:
             content[-1]["text"] += str(delta.get("text") or "")
         elif kind == "text_annotation_delta" and step.get("content"):
             step["content"][-1].setdefault("annotations", []).extend(delta.get("annotations") or [])
-        elif kind == "image":
-            step.setdefault("content", []).append({k: v for k, v in delta.items()})
+        elif kind in ("image", "audio"):
+            blocks_media.merge_delta(step, delta)
         elif kind == "thought_summary" and isinstance(delta.get("content"), dict):
             summary = step.setdefault("summary", [])
             if (
@@ -431,6 +477,8 @@ class StepRebuilder:
 
     def finish(self, info: dict[str, Any]) -> None:
         self._info = dict(info)
+        if info.get("id") and info["id"] not in self._ids:
+            self._ids.append(str(info["id"]))
 
     def steps(self) -> list[dict[str, Any]]:
         return [self._steps[i] for i in sorted(self._steps)]
@@ -443,6 +491,8 @@ class StepRebuilder:
         from google.genai._gaos.utils import serializers
 
         body = {**self._info, "steps": self.steps()}
+        if len(self._ids) > 1:
+            body["continuation_ids"] = list(self._ids)
         try:
             return Interaction.model_validate(body, context={serializers.ALLOW_UNKNOWN_UNION_VARIANTS: True})
         except ValueError:

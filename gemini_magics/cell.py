@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from . import catalog, media, options, tools
+from . import catalog, filestores, generation, media, options, speech, tools
 from .backend import Backend, BackendError
 from .chain import Chain, ChainStore
 from .chain import Turn as ChainTurn
@@ -36,6 +36,12 @@ class Defaults:
     max_tool_steps: int = tools.DEFAULT_MAX_STEPS
     inline_limit: int = media.DEFAULT_INLINE_LIMIT
     files_api: str = "auto"
+    # generation controls made notebook-wide (generation.py puts them into the request)
+    seed: int | None = None
+    top_p: float | None = None
+    aspect_ratio: str = ""
+    image_size: str = ""
+    service_tier: str = ""
 
 
 class CellRunner:
@@ -73,6 +79,7 @@ class CellRunner:
         if toolbox is not None:
             toolbox.apply(params)
         try:
+            filestores.resolve(params.get("tools"), request.file_search, self.backend)  # display names
             params["input"] = input_blocks(parts)
             if attached:  # files first, then the prompt
                 prompt = params["input"]
@@ -87,6 +94,14 @@ class CellRunner:
         )
         if parent and request.store:
             params["previous_interaction_id"] = parent
+        if params.get("agent"):  # Deep Research planning: a plan, its edit, its approval
+            from .research.planning import PlanningError, prepare
+            from .research.tasks import tasks_of
+
+            try:
+                prepare(tasks_of(self).plans, request, params, parent, chain.name)
+            except PlanningError as exc:
+                raise CellError(str(exc)) from None
         stream = defaults.stream if request.stream is None else request.stream
         show_thoughts = defaults.thoughts if request.thoughts is None else request.thoughts
         prompt_text = params["input"] if isinstance(params["input"], str) else body_text(parts)
@@ -103,11 +118,13 @@ class CellRunner:
         result = self._run(params, stream and not params.get("background"), show_thoughts, toolbox)
         # Re-send the transcript only for the chain's own head: a --from target the service does not know
         # is not this chain's context, so its 404 is the answer.
-        lost = result.error and result.status == "failed" and parent and _lost(result, parent)
+        # The head, or an interaction it continues (expired earlier, or removed by %gemini delete).
+        failed = result.error and result.status == "failed" and parent
+        lost = _lost(result, [parent, *chain.path_ids()]) if failed and parent else None
         if lost and not request.branch_from:
             result = self._rebuild(chain, params, parent, show_thoughts, stream, turn_id, toolbox)
             notes.append(
-                f"the service no longer knows interaction {parent}; the conversation was "
+                f"the service no longer knows interaction {lost}; the conversation was "
                 "re-sent from this notebook's transcript"
             )
             turn_id = None  # _rebuild records its own turn
@@ -120,7 +137,7 @@ class CellRunner:
         if params.get("background") and result.id and result.status in ("in_progress", "queued"):
             if request.new and turn_id is not None:
                 chain.begin(turn_id)  # accepted: the chain starts afresh with this run
-            result = self._follow(result, request, show_thoughts)  # a live handle, or the end with --wait
+            result = self._follow(result, request, show_thoughts, params)  # a live handle, or the end
         if request.variable:
             namespace[request.variable] = result
         return result
@@ -137,7 +154,10 @@ class CellRunner:
         if request.agent or request.research:
             params["agent"] = request.agent or defaults.agent
             params["background"] = True
-            params["agent_config"] = {"type": "deep-research", "thinking_summaries": "auto"}
+            plan = request.plan or None  # collaborative planning: asked for, else decided by planning.py
+            config = catalog.agent_config(params["agent"], plan=plan, visualize=request.visualize)
+            if config is not None:  # each agent family takes only its own config
+                params["agent_config"] = config
         else:
             resolved = catalog.resolve_model(request.model or defaults.model)
             if resolved.note:
@@ -161,6 +181,8 @@ class CellRunner:
             params["system_instruction"] = request.system
         if not request.store:
             params["store"] = False
+        generation.apply(params, request, defaults)  # seed, top_p, stop, tool_choice, images, tier
+        speech.apply(params, request, notes)  # --voice, --audio-format; speech models are not asked to think
         return params
 
     def _run(
@@ -213,12 +235,14 @@ class CellRunner:
         result.elapsed = time.monotonic() - started
         return result
 
-    def _follow(self, result: Result, request: options.CellRequest, show_thoughts: bool) -> Any:
+    def _follow(
+        self, result: Result, request: options.CellRequest, show_thoughts: bool, params: dict[str, Any]
+    ) -> Any:
         """A running background interaction (its id is already in the chain store): a research tracker
         follows it; the cell gets its live handle, or with ``--wait`` the final result."""
         from .research.tasks import tasks_of
 
-        return tasks_of(self).started(result, wait=request.wait, show_thoughts=show_thoughts)
+        return tasks_of(self).started(result, wait=request.wait, show_thoughts=show_thoughts, params=params)
 
     def _rebuild(
         self,
@@ -251,7 +275,7 @@ class CellRunner:
         chain: Chain, turn_id: int, result: Result, branch: bool = False, fresh: bool = False
     ) -> None:
         fields = result.turn_fields()
-        if result.status == "completed" and result.id:
+        if result.status in ("completed", "idle") and result.id:  # idle: a finished turn (statuses.py)
             advanced = chain.complete(turn_id, fresh=fresh, **fields)
             if not advanced and branch:
                 result.notes.append(
@@ -266,7 +290,8 @@ class CellRunner:
         else:
             status = (
                 result.status
-                if result.status in ("failed", "cancelled", "interrupted", "requires_action", "in_progress")
+                if result.status
+                in ("failed", "cancelled", "interrupted", "requires_action", "in_progress", "budget_exceeded")
                 else "failed"
             )
             chain.update(turn_id, status=status, **fields)
@@ -282,9 +307,10 @@ def branch_point(value: str | None, namespace: dict[str, Any]) -> str | None:
 
 
 def _save_images(result: Result, directory: str) -> None:
-    """``--save DIR``: the answer's images as ``DIR/<interaction id>-<n>.png``, said in a note."""
-    if not result.image_bytes:
-        result.notes.append("--save: the answer has no images")
+    """``--save DIR``: the answer's images and audio as ``DIR/<interaction id>-<n>.png``/``.wav``, said in
+    a note."""
+    if not result.image_bytes and not result.audio_bytes:
+        result.notes.append("--save: the answer has no images or audio")
         return
     try:
         paths = result.save(directory)
@@ -298,9 +324,11 @@ def _who(params: dict[str, Any]) -> str:
     return str(params.get("model") or params.get("agent") or "?")
 
 
-def _lost(result: Result, parent: str) -> bool:
-    """The service answered 404 for the chain's head: it expired or was deleted."""
-    return bool(result.error) and "404" in (result.error or "") and parent in (result.error or "")
+def _lost(result: Result, ids: list[str]) -> str | None:
+    """The interaction of the chain (its head, or one the head continues) that the service answered 404
+    for: it expired or was deleted. None for any other failure."""
+    error = result.error or ""
+    return next((i for i in ids if i and "404" in error and i in error), None)
 
 
 def body_text(parts: list[Any]) -> str:

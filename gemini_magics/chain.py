@@ -14,6 +14,8 @@ SQLite file shared by every kernel of the user:
   newer release is refused rather than damaged.
 * Each turn remembers the kernel (host and pid) that sent it, so a turn left ``in_progress`` by a kernel
   that died mid-call (SIGKILL, out of memory) can later be shown as ``interrupted``, not as still running.
+* A turn whose interaction was deleted on the service (``%gemini delete``) keeps its row, with the time of
+  the deletion in ``deleted``: the history stays readable and says what is gone.
 
 Nothing here logs, and no API key ever reaches this module.
 """
@@ -50,9 +52,11 @@ ENV_VAR = "GEMINI_MAGICS_CHAIN_DB"
 DEFAULT_CHAIN = "default"
 SCHEMA_VERSION = 1
 
-Status = Literal["completed", "failed", "cancelled", "interrupted", "requires_action", "in_progress"]
+Status = Literal[
+    "completed", "failed", "cancelled", "interrupted", "requires_action", "in_progress", "budget_exceeded"
+]
 STATUSES: frozenset[str] = frozenset(
-    {"completed", "failed", "cancelled", "interrupted", "requires_action", "in_progress"}
+    {"completed", "failed", "cancelled", "interrupted", "requires_action", "in_progress", "budget_exceeded"}
 )
 # Statuses of work that may still change on the service: what a restarted kernel re-attaches to.
 PENDING: frozenset[str] = frozenset({"in_progress", "requires_action"})
@@ -124,6 +128,8 @@ class Turn:
     total_tokens: int | None = None
     created: float = field(default_factory=time.time)
     """Seconds since the epoch."""
+    deleted: float | None = None
+    """When its interaction was deleted on the service (seconds since the epoch); None while stored."""
     id: int | None = None
     chain: str | None = None
     segment: int | None = None
@@ -190,6 +196,9 @@ CREATE TABLE IF NOT EXISTS owners (
     pid INTEGER NOT NULL
 )
 """
+# Added within schema version 1 as a nullable column that no earlier release names, so they read and
+# write the file as before (their INSERTs list their columns; the new one stays NULL).
+_DELETED_COLUMN = "ALTER TABLE turns ADD COLUMN deleted REAL"
 _HOST = socket.gethostname()
 
 
@@ -210,7 +219,7 @@ _MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
 _TURN_COLUMNS = (
     "t.id, c.name, t.segment, t.interaction_id, t.parent_id, t.rebuilt_from, t.created, t.model, "
     "t.prompt, t.answer, t.status, t.background, t.input_tokens, t.output_tokens, t.thought_tokens, "
-    "t.total_tokens"
+    "t.total_tokens, t.deleted"
 )
 
 
@@ -232,6 +241,7 @@ def _turn(row: tuple[Any, ...]) -> Turn:
         output_tokens=row[13],
         thought_tokens=row[14],
         total_tokens=row[15],
+        deleted=row[16],
     )
 
 
@@ -319,6 +329,9 @@ class ChainStore:
                 _MIGRATIONS[version](db)
                 version += 1
             db.execute(_OWNERS)
+            columns = {row[1] for row in db.execute("PRAGMA table_info(turns)")}
+            if "deleted" not in columns:
+                db.execute(_DELETED_COLUMN)
             db.execute(
                 "INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -466,6 +479,16 @@ class ChainStore:
                 )
         return len(orphans)
 
+    def mark_deleted(self, interaction_id: str, when: float | None = None) -> int:
+        """Record that the service no longer holds ``interaction_id`` (deleted, or already gone): its turns
+        stay in the history, marked. How many turns were marked now."""
+        with self._transaction(write=True) as db:
+            cursor = db.execute(
+                "UPDATE turns SET deleted = ? WHERE interaction_id = ? AND deleted IS NULL",
+                (time.time() if when is None else when, interaction_id),
+            )
+            return cursor.rowcount
+
     def find(self, interaction_id: str) -> tuple[str, str, Turn] | None:
         """``(notebook, chain name, turn)`` of the (latest) turn with that interaction id, if any."""
         with self._transaction(write=False) as db:
@@ -518,6 +541,17 @@ class Chain:
                 (self._id,),
             ).fetchall()
         return [_turn(r) for r in rows]
+
+    def stored_ids(self) -> list[str]:
+        """The interaction ids of every turn of the chain (all segments) not marked deleted, oldest first:
+        what the service may still hold of it (the API cannot list a conversation, this store can)."""
+        with self.store._transaction(write=False) as db:
+            rows = db.execute(
+                "SELECT interaction_id FROM turns WHERE chain_id = ? AND interaction_id IS NOT NULL "
+                "AND deleted IS NULL GROUP BY interaction_id ORDER BY MIN(id)",
+                (self._id,),
+            ).fetchall()
+        return [row[0] for row in rows]
 
     def turn(self, turn_id: int) -> Turn:
         """One turn of this chain; KeyError if the id belongs to no turn of it."""
@@ -704,13 +738,28 @@ class Chain:
 
         Follows each turn's predecessor back from the head, so completed turns that lost a
         compare-and-set are left out. Used to re-send the context when the service expired the head.
+        Turns deleted on the service (``%gemini delete``) are left out too: deleting them meant it.
         """
+        pairs: list[tuple[str, str]] = []
+        for row in self._path():
+            if row[5] is None:
+                pairs += [("user", row[3]), ("model", row[4])]
+        return pairs
+
+    def path_ids(self) -> list[str]:
+        """The interaction ids the head continues, oldest first, head last (deleted ones included): the
+        service needs every one of them to continue the chain."""
+        return [row[0] for row in self._path()]
+
+    def _path(self) -> list[tuple[Any, ...]]:
+        """Rows ``(interaction_id, parent_id, rebuilt_from, prompt, answer, deleted)`` from the segment's
+        start to the head."""
         with self.store._transaction(write=False) as db:
             head, segment = self._state(db)
             if head is None:
                 return []
             rows = db.execute(
-                "SELECT interaction_id, parent_id, rebuilt_from, prompt, answer FROM turns "
+                "SELECT interaction_id, parent_id, rebuilt_from, prompt, answer, deleted FROM turns "
                 "WHERE chain_id = ? AND segment = ? AND status = 'completed' AND interaction_id IS NOT NULL "
                 "ORDER BY id",
                 (self._id, segment),
@@ -724,10 +773,7 @@ class Chain:
             row = by_id[current]
             path.append(row)
             current = row[1] if row[1] is not None else row[2]
-        pairs: list[tuple[str, str]] = []
-        for row in reversed(path):
-            pairs += [("user", row[3]), ("model", row[4])]
-        return pairs
+        return path[::-1]
 
     def _touch(self, db: sqlite3.Connection) -> None:
         db.execute("UPDATE chains SET updated = ? WHERE id = ?", (time.time(), self._id))

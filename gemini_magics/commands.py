@@ -1,5 +1,5 @@
-"""``%gemini`` line subcommands: help, key, chains, use, new, history, tasks, panel, wait, show, cancel —
-or a one-line prompt.
+"""``%gemini`` line subcommands: help, key, chains, use, new, history, tasks, panel, wait, approve, show,
+cancel, delete, models, stores, store — or a one-line prompt.
 
 A first word that names a subcommand is that subcommand; ``%gemini -- text`` always sends ``text``, and
 ``%gemini -m MODEL -- text`` sends it with flags.
@@ -24,9 +24,7 @@ def dispatch(magics: GeminiMagics, runner: CellRunner, line: str) -> Any:
     if not words:
         raise CellError("write a prompt after %gemini, or run %gemini help")
     first, rest = words[0], (words[1] if len(words) > 1 else "")
-    defaults = Defaults(
-        magics.model, magics.agent, magics.stream, magics.thinking, magics.thoughts, **magics.tool_settings()
-    )
+    defaults = cell_defaults(magics)
     if first in SUBCOMMANDS:
         return globals()[f"_{first}"](magics, runner, rest)
     flags, prompt = "", line.strip()
@@ -37,6 +35,19 @@ def dispatch(magics: GeminiMagics, runner: CellRunner, line: str) -> Any:
         if not sep:
             raise CellError("put the prompt after ' -- ' when using flags: %gemini -m MODEL -- your question")
     return magics._cell(runner, flags, prompt, defaults)
+
+
+def cell_defaults(magics: GeminiMagics) -> Defaults:
+    """What a cell falls back on: the magics' settings."""
+    return Defaults(
+        magics.model,
+        magics.agent,
+        magics.stream,
+        magics.thinking,
+        magics.thoughts,
+        **magics.tool_settings(),
+        **magics.generation_settings(),
+    )
 
 
 def _help(magics: GeminiMagics, runner: CellRunner, rest: str) -> None:
@@ -105,7 +116,7 @@ def _history(magics: GeminiMagics, runner: CellRunner, rest: str) -> Any:
         tokens = "" if turn.total_tokens is None else f"{turn.total_tokens:,}"
         rows.append(
             f"| {number} | {escape(turn.interaction_id or '—')}{marker} | {escape(turn.model)} | "
-            f"{turn.status} | {tokens} | {escape(prompt)} |"
+            f"{turn.status}{' · deleted' if turn.deleted else ''} | {tokens} | {escape(prompt)} |"
         )
     return Markdown(f"**Chain {code_span(name)}**\n\n" + "\n".join(rows))
 
@@ -141,3 +152,39 @@ def _cancel(magics: GeminiMagics, runner: CellRunner, rest: str) -> Any:
     from .research import commands
 
     return commands.cancel(runner, rest)
+
+
+def _approve(magics: GeminiMagics, runner: CellRunner, rest: str) -> Any:
+    from .research import commands
+
+    return commands.approve(runner, rest, magics.shell.user_ns, cell_defaults(magics))
+
+
+# -- the service's stored interactions and its models (gemini_magics/manage.py) -------------------------
+
+
+def _delete(magics: GeminiMagics, runner: CellRunner, rest: str) -> None:
+    from . import manage
+
+    manage.delete(runner, rest, magics.shell.user_ns)
+
+
+def _models(magics: GeminiMagics, runner: CellRunner, rest: str) -> Any:
+    from . import manage
+
+    return manage.models(rest)
+
+
+# -- file search stores (gemini_magics/stores.py) ---------------------------------------------------------
+
+
+def _stores(magics: GeminiMagics, runner: CellRunner, rest: str) -> Any:
+    from . import stores
+
+    return stores.stores(runner, rest)
+
+
+def _store(magics: GeminiMagics, runner: CellRunner, rest: str) -> Any:
+    from . import stores
+
+    return stores.store(runner, rest)

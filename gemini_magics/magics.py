@@ -69,6 +69,22 @@ class GeminiMagics(Magics):
     research_poll_max = Float(
         10.0, help="Longest wait between two polls of a background run, in seconds (the backoff's cap)."
     ).tag(config=True)
+    # Generation controls made notebook-wide (a cell's --seed, --top-p, … win): generation.py.
+    seed = Int(None, allow_none=True, min=-(2**31), max=2**31 - 1, help="Sampling seed (None = none).").tag(
+        config=True
+    )
+    top_p = Float(None, allow_none=True, min=0.0, max=1.0, help="Nucleus sampling 0–1 (None = model's).").tag(
+        config=True
+    )
+    aspect_ratio = CaselessStrEnum(
+        ("", *options.ASPECT_RATIOS), default_value="", help="Aspect ratio of image models' images."
+    ).tag(config=True)
+    image_size = CaselessStrEnum(
+        ("", *options.IMAGE_SIZES), default_value="", help="Size of image models' images: 512, 1K, 2K, 4K."
+    ).tag(config=True)
+    service_tier = CaselessStrEnum(
+        ("", *options.SERVICE_TIERS), default_value="", help="flex, standard or priority ('' = service's)."
+    ).tag(config=True)
 
     @default("emulator_agent_seconds")
     def _agent_seconds_from_environment(self) -> float:
@@ -101,7 +117,13 @@ class GeminiMagics(Magics):
                 line,
                 cell,
                 Defaults(
-                    self.model, self.agent, self.stream, self.thinking, self.thoughts, **self.tool_settings()
+                    self.model,
+                    self.agent,
+                    self.stream,
+                    self.thinking,
+                    self.thoughts,
+                    **self.tool_settings(),
+                    **self.generation_settings(),
                 ),
             )
         except CellError as exc:
@@ -115,6 +137,11 @@ class GeminiMagics(Magics):
             "files_api": self.files_api,
         }
 
+    def generation_settings(self) -> dict[str, Any]:
+        """The notebook-wide generation controls, for ``Defaults``."""
+        names = ("seed", "top_p", "aspect_ratio", "image_size", "service_tier")
+        return {name: getattr(self, name) for name in names}
+
     def _cell(self, runner: Any, line: str, cell: str, defaults: Any) -> Any:
         from .cell import CellError
 
@@ -122,15 +149,18 @@ class GeminiMagics(Magics):
         if not result.ok:
             from IPython.display import display
 
+            from . import statuses
+
             if result.blocks or result.status != "failed":
                 display(result)
             if result.status == "interrupted":
                 reason = "stopped with Ctrl-C"
             else:
-                reason = " ".join((result.error or f"the interaction ended {result.status}").split())
+                reason = " ".join((result.error or statuses.reason(result.status)).split())
             kept = "; what arrived is shown above" if result.blocks else ""
             # Backend messages already say what to do; the model's own failures and cuts do not.
             advice = "" if " — " in reason or "run the cell again" in reason else " — run the cell again"
+            advice = f" — {statuses.advice(result.status)}" if statuses.advice(result.status) else advice
             raise CellError(f"{result.status}: {reason}{kept}; the conversation was not advanced{advice}")
         return result
 

@@ -34,6 +34,8 @@ MAX_DOWNLOAD = 100_000_000  # bytes read from one URL
 _KINDS = ("image", "audio", "video")
 _TEXT_TYPES = {"application/json", "application/xml", "application/javascript", "application/x-sh"}
 _EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/gif": "gif", "image/webp": "webp"}
+_EXTENSIONS |= {"audio/wav": "wav", "audio/mpeg": "mp3", "audio/ogg": "ogg", "audio/flac": "flac"}
+_EXTENSIONS |= {"audio/aac": "aac", "audio/mp4": "m4a", "audio/aiff": "aiff", "audio/webm": "webm"}
 
 
 class MediaError(ValueError):
@@ -220,12 +222,14 @@ def pil_png(image: Any) -> bytes:
 
 
 def save_images(images: list[tuple[bytes, str]], directory: str | os.PathLike[str], stem: str) -> list[Path]:
-    """Write ``(bytes, mime)`` pairs as ``DIR/<stem>-<n>.<ext>`` (n from 1); the paths written."""
+    """Write ``(bytes, mime)`` pairs (images, or audio) as ``DIR/<stem>-<n>.<ext>`` (n from 1); the paths
+    written. An unknown image type is written as .png, any other unknown type as .bin."""
     folder = Path(os.fspath(directory)).expanduser()
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for number, (data, mime) in enumerate(images, 1):
-        path = folder / f"{stem}-{number}.{_EXTENSIONS.get(mime, 'png')}"
+        extension = _EXTENSIONS.get(mime) or ("png" if mime.startswith("image/") else "bin")
+        path = folder / f"{stem}-{number}.{extension}"
         path.write_bytes(data)
         paths.append(path)
     return paths

@@ -7,11 +7,23 @@ turns it into a ``UsageError``), so a typo never reaches the service and never s
 from __future__ import annotations
 
 import argparse
+import re
 import shlex
 from dataclasses import dataclass, field
 
+from . import mcp_config, speech
+
 THINKING_LEVELS = ("minimal", "low", "medium", "high", "xhigh")
 BUILTIN_TOOLS = ("google_search", "code_execution", "url_context", "google_maps")
+# Generation controls, as google-genai 3.6.1's interaction types list them (tests/unit/test_controls.py pins
+# them to the installed SDK): generation_config.tool_choice modes, image_config values, service tiers.
+TOOL_CHOICES = ("auto", "any", "none", "validated")
+ASPECT_RATIOS = (
+    *("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9"),
+    *("1:8", "8:1", "1:4", "4:1"),
+)
+IMAGE_SIZES = ("512", "1K", "2K", "4K")
+SERVICE_TIERS = ("flex", "standard", "priority")
 
 
 class OptionsError(ValueError):
@@ -38,16 +50,29 @@ class CellRequest:
     background: bool = False
     research: bool = False  # --research: the configured default agent
     wait: bool = False  # block until a background interaction ends
+    plan: bool = False  # --plan: Deep Research proposes a plan first (collaborative planning)
+    visualize: bool = False  # --visualize: Deep Research draws charts in its report
+    approve: bool = False  # not a flag: %gemini approve sends the approval of a plan
     show_json: bool = False
     tools: tuple[str, ...] = ()  # built-in tools
     file_search: tuple[str, ...] = ()
     mcp: tuple[str, ...] = ()  # NAME=URL
     mcp_headers: tuple[str, ...] = ()  # NAME=VAR, or VAR with one --mcp
+    mcp_allowed: tuple[str, ...] = ()  # NAME=tool1,tool2
     functions: tuple[str, ...] = ()  # --tool NAME
     schema: str | None = None
     images: tuple[str, ...] = ()
     files: tuple[str, ...] = ()
     save: str | None = None
+    seed: int | None = None
+    top_p: float | None = None
+    stop: tuple[str, ...] = ()  # generation_config.stop_sequences
+    tool_choice: str | None = None  # a mode of TOOL_CHOICES, or the one function NAME to call
+    aspect_ratio: str | None = None
+    image_size: str | None = None
+    service_tier: str | None = None
+    voices: tuple[str, ...] = ()  # --voice: "Name", or "Speaker=Name" for each speaker
+    audio_format: str | None = None  # --audio-format: wav, l16, mp3, ogg_opus, alaw, mulaw
     extras: dict[str, object] = field(default_factory=dict)
 
 
@@ -101,6 +126,12 @@ def _parser() -> _Parser:
     p.add_argument(
         "--wait", action="store_true", help="block until a background run ends (scripts, papermill, nbval)"
     )
+    p.add_argument(
+        "--plan",
+        action="store_true",
+        help="Deep Research: propose a research plan first (%%gemini approve runs it)",
+    )
+    p.add_argument("--visualize", action="store_true", help="Deep Research: charts in the report")
     p.add_argument("--json", dest="show_json", action="store_true", help="show the raw interaction JSON")
     p.add_argument(
         "--tools",
@@ -109,12 +140,20 @@ def _parser() -> _Parser:
         help=f"built-in tools, comma-separated: {', '.join(BUILTIN_TOOLS)}",
     )
     p.add_argument("--file-search", action="append", metavar="STORE", help="search this file search store")
-    p.add_argument("--mcp", action="append", metavar="NAME=URL", help="a remote MCP server")
+    p.add_argument(
+        "--mcp", action="append", metavar="NAME=URL", help="a remote MCP server (URL, or a variable with it)"
+    )
     p.add_argument(
         "--mcp-headers",
         action="append",
         metavar="[NAME=]VAR",
         help="HTTP headers for an MCP server: a dict variable",
+    )
+    p.add_argument(
+        "--mcp-allowed",
+        action="append",
+        metavar="NAME=TOOLS",
+        help="the only tools of an MCP server the model may call, comma-separated",
     )
     p.add_argument(
         "--tool",
@@ -140,7 +179,36 @@ def _parser() -> _Parser:
         metavar="X",
         help="a file (PDF, text, audio...): path, URL or variable",
     )
-    p.add_argument("--save", metavar="DIR", help="write generated images to DIR as <interaction id>-<n>.png")
+    p.add_argument(
+        "--save",
+        metavar="DIR",
+        help="write generated images and audio to DIR as <interaction id>-<n>.png, .wav",
+    )
+    p.add_argument("--seed", type=int, metavar="N", help="sampling seed: the same seed, the same wording")
+    p.add_argument("--top-p", type=float, metavar="P", help="nucleus sampling, 0.0–1.0")
+    p.add_argument("--stop", action="append", metavar="TEXT", help="end the answer before TEXT (repeatable)")
+    p.add_argument(
+        "--tool-choice",
+        metavar="MODE",
+        help="auto, any (call a function first), none, validated, or the NAME of the function to call first",
+    )
+    p.add_argument("--aspect-ratio", metavar="W:H", help=f"generated images: {', '.join(ASPECT_RATIOS)}")
+    p.add_argument("--image-size", metavar="SIZE", help=f"generated images: {', '.join(IMAGE_SIZES)}")
+    p.add_argument(
+        "--service-tier", metavar="TIER", help=f"{', '.join(SERVICE_TIERS)}: price and latency of this cell"
+    )
+    p.add_argument(
+        "--voice",
+        dest="voices",
+        action="append",
+        metavar="[SPEAKER=]NAME",
+        help="TTS voice, e.g. Kore or Puck; SPEAKER=NAME for each speaker of a dialogue (repeatable)",
+    )
+    p.add_argument(
+        "--audio-format",
+        metavar="FORMAT",
+        help=f"answer as audio: {', '.join(speech.AUDIO_FORMATS)} (TTS models answer l16 by default)",
+    )
     return p
 
 
@@ -156,11 +224,19 @@ EXAMPLES = """Examples:
   %%gemini --agent deep-research-pro-preview-12-2025
   %%gemini --research              the default agent; a live progress widget, the kernel stays free
   %%gemini --research --wait       block until the report is there (scripts, papermill, nbval)
+  %%gemini --research --plan       a research plan first; a --research cell edits it, %gemini approve runs it
+  %%gemini --research --visualize  a report with charts
   %%gemini --tools google_search,url_context
+  %%gemini --file-search manuals   after %gemini store manuals docs/*.md
+  %%gemini --mcp kb=https://example.com/mcp --mcp-allowed kb=lookup_word
   %%gemini --tool get_weather --tool convert    call notebook functions
   %%gemini person --schema Person  person.parsed is a Person
   %%gemini --image cat.png --file report.pdf
   %%gemini -m gemini-3.1-flash-image-preview --save out/
+  %%gemini -m gemini-3.1-flash-image-preview --aspect-ratio 16:9 --image-size 2K
+  %%gemini -m gemini-3.1-flash-tts-preview --voice Puck     speech, with a player
+  %%gemini --seed 7 --top-p 0.9 --stop "###"    reproducible wording, cut at ###
+  %%gemini --tool get_weather --tool-choice get_weather
   %gemini What is 2 + 2?           a one-line prompt
 """
 
@@ -175,8 +251,13 @@ SUBCOMMANDS = {
     "tasks": "background runs of this notebook; re-attaches to running ones (after a restart)",
     "panel": "a live panel of this notebook's background runs, with cancel and show buttons",
     "wait": "wait [ID]: block until a background run ends (Ctrl-C stops waiting only)",
+    "approve": "approve [ID]: start the research as planned (default: the current chain's latest plan)",
     "show": "show [ID]: render a finished background run's report again",
     "cancel": "cancel [ID]: cancel a running background interaction",
+    "delete": "delete ID | delete --chain [NAME]: delete stored interactions on the service",
+    "models": "the models and agents the installed google-genai knows, with descriptions",
+    "stores": "the file search stores: names, display names, documents, sizes",
+    "store": "store NAME FILE…: create the file search store NAME if needed, upload files (globs too)",
 }
 
 
@@ -212,6 +293,9 @@ def parse(line: str) -> CellRequest:
         raise OptionsError(
             "--wait applies to background runs: use it with --agent, --research or --background"
         )
+    for flag, used in (("--plan", ns.plan), ("--visualize", ns.visualize)):
+        if used and not (ns.agent or ns.research):
+            raise OptionsError(f"{flag} is for Deep Research: use it with --research or --agent")
     if ns.research and ns.functions:
         raise OptionsError("--tool runs notebook functions while the cell runs: not with --research")
     if not ns.store and ns.research:
@@ -234,6 +318,13 @@ def parse(line: str) -> CellRequest:
     if ns.new and ns.branch_from:
         raise OptionsError("--new starts a fresh chain; --from branches from an interaction: pick one")
     _check_tools(ns)
+    _check_controls(ns)
+    try:  # --voice, --audio-format: checked and normalised by speech.py, which also applies them
+        ns.voices, ns.audio_format = speech.check(
+            ns.voices or (), ns.audio_format, bool(ns.agent or ns.research), bool(ns.schema)
+        )
+    except ValueError as exc:
+        raise OptionsError(str(exc)) from None
     fields = vars(ns)
     return CellRequest(**fields)
 
@@ -253,16 +344,72 @@ def _check_tools(ns: argparse.Namespace) -> None:
             )
     for spec in ns.mcp or ():
         name, sep, url = spec.partition("=")
-        if not sep or not name.strip() or not url.lower().startswith(("https://", "http://")):
-            raise OptionsError(f"--mcp {spec}: write NAME=URL with an http(s) URL")
+        web = url.lower().startswith(("https://", "http://"))
+        if not sep or not name.strip() or not (web or url.isidentifier()):
+            raise OptionsError(f"--mcp {spec}: write NAME=URL with an http(s) URL, or NAME=VAR")
     if len({s.partition("=")[0] for s in ns.mcp or ()}) < len(ns.mcp or ()):
         raise OptionsError("--mcp: two servers with the same NAME")
     if ns.mcp_headers and not ns.mcp:
         raise OptionsError("--mcp-headers needs an --mcp server")
-    for flag in ("file_search", "mcp", "mcp_headers", "images", "files"):
+    try:
+        mcp_config.allowed(ns.mcp_allowed or (), {s.partition("=")[0] for s in ns.mcp or ()})
+    except ValueError as exc:
+        raise OptionsError(str(exc)) from None
+    for flag in ("file_search", "mcp", "mcp_headers", "mcp_allowed", "images", "files"):
         setattr(ns, flag, tuple(getattr(ns, flag) or ()))
     if ns.functions and (ns.background or ns.agent):
         raise OptionsError(
             "--tool runs notebook functions while the cell runs, so it cannot be combined with "
             "--background or --agent"
         )
+
+
+def _check_controls(ns: argparse.Namespace) -> None:
+    """Generation controls: values checked and normalised (``1k`` → ``1K``), one line per mistake."""
+    if ns.seed is not None and not -(2**31) <= ns.seed < 2**31:
+        raise OptionsError("--seed must be a whole number between -2147483648 and 2147483647")
+    if ns.top_p is not None and not 0.0 <= ns.top_p <= 1.0:
+        raise OptionsError("--top-p must be between 0.0 and 1.0")
+    if any(not text for text in ns.stop or ()):
+        raise OptionsError("--stop needs a non-empty TEXT")
+    ns.stop = tuple(dict.fromkeys(ns.stop or ()))
+    ns.aspect_ratio = choose("--aspect-ratio", ns.aspect_ratio, ASPECT_RATIOS)
+    ns.image_size = choose("--image-size", ns.image_size, IMAGE_SIZES)
+    ns.service_tier = choose("--service-tier", ns.service_tier, SERVICE_TIERS)
+    if ns.agent or ns.research:
+        used = [flag for flag, value in _MODEL_ONLY.items() if getattr(ns, value) not in (None, ())]
+        if used:
+            raise OptionsError(f"{used[0]} applies to models: agents take no generation settings")
+    if ns.tool_choice is None:
+        return
+    choice = ns.tool_choice.strip()
+    if choice.lower() in TOOL_CHOICES:
+        ns.tool_choice = choice.lower()
+    elif not re.fullmatch(r"[A-Za-z_][\w.:-]{0,63}", choice):
+        raise OptionsError(f"--tool-choice {choice!r}: write {', '.join(TOOL_CHOICES)}, or a function name")
+    if not (ns.functions or ns.mcp or ns.tools or ns.file_search):
+        raise OptionsError("--tool-choice applies to the cell's tools: add --tool, --mcp or --tools")
+    if choice.lower() not in TOOL_CHOICES and ns.functions and not ns.mcp and choice not in ns.functions:
+        raise OptionsError(
+            f"--tool-choice {choice}: not one of this cell's functions ({', '.join(ns.functions)})"
+        )
+
+
+_MODEL_ONLY = {
+    "--seed": "seed",
+    "--top-p": "top_p",
+    "--stop": "stop",
+    "--tool-choice": "tool_choice",
+    "--aspect-ratio": "aspect_ratio",
+    "--image-size": "image_size",
+}
+
+
+def choose(flag: str, value: str | None, allowed: tuple[str, ...]) -> str | None:
+    """``value`` as spelled in ``allowed`` (case does not matter); ``OptionsError`` names the choices."""
+    if value is None:
+        return None
+    for option in allowed:
+        if value.strip().lower() == option.lower():
+            return option
+    raise OptionsError(f"{flag} {value!r}: choose one of {', '.join(allowed)}")

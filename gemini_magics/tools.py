@@ -33,6 +33,7 @@ from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
 from . import blocks as b
+from . import generation, mcp_config
 
 if TYPE_CHECKING:
     from .backend import Backend
@@ -136,7 +137,10 @@ def _mcp_servers(request: Any, namespace: Mapping[str, Any], secrets: list[str])
     servers: dict[str, dict[str, Any]] = {}
     for spec in getattr(request, "mcp", ()):
         name, _, url = spec.partition("=")
-        servers[name] = {"type": "mcp_server", "name": name, "url": url}
+        try:  # a URL or a variable holding one; --mcp-allowed limits its tools
+            servers[name] = mcp_config.server_spec(name, url, request, namespace)
+        except ValueError as exc:
+            raise ToolError(str(exc)) from None
     for spec in getattr(request, "mcp_headers", ()):
         name, sep, variable = spec.partition("=")
         if not sep:
@@ -449,6 +453,7 @@ def _follow_up(
     """The next create after ``params``: the results after the interaction that asked (``result``, the
     last interaction of the turn so far), or, not stored, the whole conversation again."""
     following = {k: v for k, v in params.items() if k not in ("input", "previous_interaction_id")}
+    generation.relax(following)  # --tool-choice any/NAME forces the first call only
     if params.get("store") is False:
         asked = [
             s.model_dump(mode="json", exclude_none=True)

@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from . import blocks as b
+from . import statuses
 from .backend import Backend, BackendError
+from .blocks_media import AudioBlock
 
 
 @dataclass
@@ -59,6 +61,19 @@ class Result:
         return [Image.open(BytesIO(data)) for data in self.image_bytes]
 
     @property
+    def audio_bytes(self) -> list[bytes]:
+        """Each audio of the answer as a file a player takes: the service's raw PCM is wrapped in WAV."""
+        return [x.playable()[0] for x in self.blocks if isinstance(x, AudioBlock) and x.data]
+
+    @property
+    def audio(self) -> Any:
+        """The answer's (first) audio as an ``IPython.display.Audio`` player; ``None`` without audio."""
+        from .render.audio import ipython_audio
+
+        found = next((x for x in self.blocks if isinstance(x, AudioBlock) and x.data), None)
+        return ipython_audio(found) if found is not None else None
+
+    @property
     def json(self) -> Any:
         """The answer parsed as JSON (structured output); ``None`` when it is not JSON."""
         text = self.text.strip()
@@ -70,11 +85,14 @@ class Result:
             return None
 
     def save(self, directory: str | Path) -> list[Path]:
-        """Write the images as ``DIR/<interaction id>-<n>.png`` (n from 1); the paths written."""
+        """Write the images as ``DIR/<interaction id>-<n>.png`` and the audio as ``DIR/<interaction
+        id>-<n>.wav`` (n from 1 for each; MP3 and other files keep their type); the paths written."""
         from .media import save_images
 
         images = [(x.data, x.mime_type) for x in self.blocks if isinstance(x, b.ImageBlock) and x.data]
-        return save_images(images, directory, self.id or "image")
+        sounds = [x.playable() for x in self.blocks if isinstance(x, AudioBlock) and x.data]
+        stem = self.id or "answer"
+        return save_images(images, directory, stem) + save_images(sounds, directory, stem)
 
     @property
     def function_calls(self) -> list[b.FunctionCallBlock]:
@@ -82,7 +100,7 @@ class Result:
 
     @property
     def ok(self) -> bool:
-        return self.status in ("completed", "requires_action") and self.error is None
+        return statuses.is_success(self.status) and self.error is None  # idle too (statuses.py)
 
     def turn_fields(self) -> dict[str, Any]:
         """What a chain records of this result on its turn (``Chain.update`` / ``Chain.complete``)."""
@@ -100,6 +118,8 @@ class Result:
         size = f"{len(self.text)} chars"
         if self.image_bytes:
             size += f", {len(self.image_bytes)} image(s)"
+        if any(isinstance(x, AudioBlock) and x.data for x in self.blocks):
+            size += ", audio"
         return f"<gemini Result {self.id or '-'} {self.status}: {size}>"
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> tuple[dict, dict]:
@@ -184,8 +204,15 @@ def _absorb(result: Result, interaction: Any) -> None:
     result.blocks = b.from_steps(steps)
     if interaction.usage is not None:
         result.usage = interaction.usage.model_dump(exclude_none=True)
+    hops = getattr(interaction, "continuation_ids", None) or []
+    if len(hops) > 1:
+        result.notes.append(continued_note(len(hops)))
     if interaction.errors:
         result.error = "; ".join(str(e.message) for e in interaction.errors if e.message) or "failed"
+
+
+def continued_note(requests: int) -> str:
+    return f"one answer over {requests} requests (continued past the service's per-request output limit)"
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -203,8 +230,12 @@ def _run_streamed(
     result: Result,
     on_progress: Callable[[list[b.Block]], None] | None,
 ) -> None:
+    from .continuation import merge_usage
+
     assembler = b.Assembler()
     rebuilder = b.StepRebuilder()
+    usages: list[dict[str, Any]] = []  # one per hop of a long answer, summed as the SDK sums them
+    limits = 0  # hops that ended at the service's per-request output limit
     events = backend.stream(params)
     try:
         for event in events:
@@ -213,10 +244,12 @@ def _run_streamed(
                 info = _dict(event.get("interaction"))
                 result.id = _str(info.get("id")) or result.id
                 result.status = _str(info.get("status")) or result.status
-                if info.get("usage") and isinstance(info["usage"], dict):
-                    result.usage = info["usage"]
                 if kind == "interaction.completed":
-                    rebuilder.finish(info)
+                    limits += info.get("status") == "requires_continuation"  # a hop of a long answer ended
+                    if isinstance(info.get("usage"), dict):
+                        usages.append(info["usage"])
+                        result.usage = merge_usage(usages)
+                    rebuilder.finish({**info, "usage": result.usage} if result.usage else info)
             elif kind == "interaction.status_update":
                 result.status = _str(event.get("status")) or result.status
             elif kind == "error":
@@ -228,6 +261,13 @@ def _run_streamed(
     finally:
         events.close()
         result.blocks = assembler.blocks
+    if limits:
+        result.notes.append(continued_note(limits + 1))
+    if events.hops - 1 - limits + events.resumes > 0:
+        result.notes.append("the connection dropped; the stream was resumed where it stopped, nothing lost")
+    if result.status == "requires_continuation":  # the service handed back a token it would not honour
+        result.status = "incomplete"
+        result.error = "the service stopped continuing this long answer; what arrived is kept"
     if result.status == "in_progress":  # the stream ended without a completion: it was cut
         result.status = "failed"
         result.error = result.error or "the stream ended before the answer was complete"

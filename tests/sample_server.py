@@ -81,7 +81,7 @@ class SampleServer:
                 if not self.path.split("?")[0].endswith("/interactions"):  # no other API here (no Files API)
                     self._json(404, {"error": {"message": f"Not found: {self.path}", "code": "not_found"}})
                     return
-                text = body.get("input") if isinstance(body.get("input"), str) else ""
+                text = body.get("input").strip() if isinstance(body.get("input"), str) else ""  # a cell ends in \\n
                 if not text.startswith("sample:"):
                     self._json(
                         400, {"error": {"message": "input must name a sample", "code": "invalid_request"}}

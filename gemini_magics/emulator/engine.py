@@ -59,7 +59,10 @@ def partial_step(emit: Emit, first: int, last: int) -> dict[str, Any]:
     """The step a hop stores when it plays deltas ``first..last-1`` of ``emit`` (the text it sent)."""
     if first == 0 and last >= len(emit.deltas):
         return emit.step
-    text = "".join(d.get("text", "") for d in emit.deltas[first:last] if d.get("type") == "text")
+    # Deep Research report deltas carry no ``type`` (as recorded): their text counts too.
+    text = "".join(
+        str(d.get("text", "")) for d in emit.deltas[first:last] if d.get("type", "text") == "text"
+    )
     return {"type": "model_output", "content": [{"type": "text", "text": text}]}
 
 

@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from .. import blocks as b
-from . import static
+from . import grounding, static  # noqa: F401 (grounding adds its views to static.VIEWS)
 
 MAX_UPDATES_PER_SECOND = 30
 RENDER_SHARE = 10  # after a render that took t seconds, the next waits at least RENDER_SHARE * t

@@ -19,6 +19,8 @@ import re
 from typing import Any
 
 from .. import blocks as b
+from ..blocks_media import AudioBlock
+from . import audio
 
 _UNSAFE_LINK = re.compile(r"\]\(\s*<?\s*(?!https?:|mailto:|#|/)([a-z][a-z0-9+.-]*):", re.IGNORECASE)
 _UNSAFE_AUTOLINK = re.compile(r"<\s*(javascript|vbscript|data|file):[^>]*>", re.IGNORECASE)
@@ -30,6 +32,9 @@ _MD_SPECIAL = re.compile(r"([`*_\[\]#|<>~])")
 # Images the saved view embeds as data URIs (JupyterLab's sanitizer keeps them in an img src).
 EMBEDDED_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 MAX_EMBEDDED = 8_000_000  # bytes; a larger image keeps the placeholder (its PNG is still in the bundle)
+# Views that render modules which import this one add: block type → ``view(block, embed_images)``, Markdown
+# or None to leave the block to ``block_markdown`` (render/grounding.py: places, file search, MCP, citations).
+VIEWS: dict[type, Any] = {}
 
 
 def safe_markdown(text: str) -> str:
@@ -464,6 +469,9 @@ def quote(text: str) -> str:
 def block_markdown(block: b.Block, show_thoughts: bool = True, embed_images: bool = False) -> str:
     """One block as Markdown; images become a short placeholder or, with ``embed_images``, the image itself
     as a data URI (for the saved view: JupyterLab prefers Markdown to a PNG in the same output)."""
+    shown = VIEWS[type(block)](block, embed_images) if type(block) in VIEWS else None
+    if shown is not None:
+        return shown
     if isinstance(block, b.TextBlock):
         return safe_markdown(block.text)
     if isinstance(block, b.ThoughtBlock):
@@ -504,6 +512,8 @@ def block_markdown(block: b.Block, show_thoughts: bool = True, embed_images: boo
             status = block.statuses.get(url, "pending")
             lines.append(f"- {link(url, url)} — {escape(status)}")
         return "\n".join(lines)
+    if isinstance(block, AudioBlock):  # a player (embedded with ``embed_images``) and one line
+        return audio.markdown(block, embed_images)
     kind = block.kind if len(block.kind) <= 60 else block.kind[:59] + "…"  # the service names it: unbounded
     return f"*[{escape(kind)} step]* {code_span(block.preview[:120])}"
 
@@ -514,10 +524,11 @@ def citations_markdown(block_list: list[b.Block]) -> str:
     for block in block_list:
         if isinstance(block, b.TextBlock):
             for citation in block.citations:
-                seen.setdefault(citation.url, citation)
+                seen.setdefault(citation.url or citation.title, citation)  # a file has no URL
     if not seen:
         return ""
-    rows = [f"{i}. {link(c.title, c.url)}" for i, c in enumerate(seen.values(), 1)]
+    shown = [link(c.title, c.url) if c.url else escape(c.title) for c in seen.values()]
+    rows = [f"{i}. {source}" for i, source in enumerate(shown, 1)]
     return "**Sources**\n\n" + "\n".join(rows)
 
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .. import blocks as b
-from . import static
+from .. import statuses
+from ..blocks_media import AudioBlock
+from . import audio, grounding, static
 
 if TYPE_CHECKING:
     from ..turn import Result
@@ -23,9 +25,10 @@ def header(result: Result) -> str:
     lines = [f"*Note: {static.escape(note)}*" for note in result.notes]
     if result.backend == "offline emulator":
         lines.insert(0, EMULATOR_BADGE)
-    if result.status not in ("completed", "requires_action", "in_progress"):
+    if not statuses.is_success(result.status) and result.status not in (*statuses.RUNNING, statuses.HOP):
         problem = f": {static.escape(result.error)}" if result.error else ""
-        lines.append(f"**{result.status.capitalize()}**{problem}")
+        said = statuses.words(result.status)  # "Stopped: budget exceeded"
+        lines.append(f"**{static.escape(said[:1].upper() + said[1:])}**{problem}")
     return "\n\n".join(lines)
 
 
@@ -69,7 +72,12 @@ def plain(result: Result) -> str:
         lines.insert(0, "[offline emulator]")
     if result.error:
         lines.append(f"{result.status}: {result.error}")
-    lines.append(result.text.strip() or f"({result.status}, no text)")
+    elif not statuses.is_success(result.status) and result.status not in (*statuses.RUNNING, statuses.HOP):
+        lines.append(statuses.words(result.status))  # "stopped: budget exceeded"
+    heard = [f"[audio: {audio.describe(x)}]" for x in result.blocks if isinstance(x, AudioBlock)]
+    lines += heard
+    if result.text.strip() or not heard:
+        lines.append(result.text.strip() or f"({result.status}, no text)")
     tokens = result.usage.get("total_tokens")
     lines.append(
         f"-- {result.model or '?'} · {result.id or 'no id'}"
@@ -139,6 +147,10 @@ def build_widget(result: Result) -> Any:
             if block.data:
                 fmt = block.mime_type.split("/")[-1]
                 children.append(w.Image(value=block.data, format=fmt, layout=w.Layout(max_width="512px")))
+        elif isinstance(block, AudioBlock):  # a player, and the line that says what it is
+            children += [*audio.players(block), _markdown_output(audio.markdown(block))]
+        elif (rich := grounding.widget(block)) is not None:  # file search passages, MCP images
+            children.append(rich)
         else:
             children.append(_markdown_output(static.block_markdown(block, result.show_thoughts)))
     sources = static.citations_markdown(result.blocks)

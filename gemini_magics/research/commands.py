@@ -1,4 +1,5 @@
-"""Background-run subcommands: ``%gemini tasks``, ``panel``, ``wait [ID]``, ``show [ID]``, ``cancel [ID]``.
+"""Background-run subcommands: ``%gemini tasks``, ``panel``, ``wait [ID]``, ``approve [ID]``, ``show [ID]``,
+``cancel [ID]``.
 
 ``commands.py`` dispatches to these; each takes the cell runner and the rest of the line.
 """
@@ -7,13 +8,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .. import statuses
 from ..backend import BackendError
 from ..cell import CellError
 from ..render.static import code_span
 from .tasks import static_result, stopped_waiting, tasks_of
 
 if TYPE_CHECKING:
-    from ..cell import CellRunner
+    from ..cell import CellRunner, Defaults
 
 
 def _one_id(rest: str, name: str) -> str | None:
@@ -80,7 +82,7 @@ def wait(runner: CellRunner, rest: str) -> Any:
         from IPython.display import display
 
         display(result)
-        reason = result.error or f"the run ended {result.status}"
+        reason = result.error or statuses.reason(result.status)
         raise CellError(f"{result.status}: {reason}; the conversation was not advanced")
     return result
 
@@ -90,7 +92,7 @@ def show(runner: CellRunner, rest: str) -> Any:
     wanted = _one_id(rest, "show")
     found = tasks_of(runner)
     if wanted is None:
-        done = [r for r in found.rows() if r.status == "completed"]
+        done = [r for r in found.rows() if statuses.is_success(r.status)]
         if not done:
             raise CellError("no completed background run in this notebook yet (%gemini tasks lists them)")
         wanted = done[-1].interaction_id
@@ -108,7 +110,7 @@ def show(runner: CellRunner, rest: str) -> Any:
             else ""
         )
         raise CellError(f"{exc}{hint}") from None
-    if result.status in ("in_progress", "queued"):
+    if result.status in statuses.RUNNING:
         raise CellError(f"{wanted} is still {result.status}: %gemini wait {wanted} blocks until it ends")
     return result
 
@@ -128,3 +130,32 @@ def cancel(runner: CellRunner, rest: str) -> None:
     if tracker is None:
         raise CellError("no background run is running in this notebook")
     print(f"{tracker.id}: {tracker.cancel()}")
+
+
+def approve(runner: CellRunner, rest: str, namespace: dict[str, Any], defaults: Defaults) -> Any:
+    """Start the research as a plan proposed it (``planning.py``): the approval, chained to the plan,
+    with collaborative planning off; followed like any run (its live handle)."""
+    from ..options import CellRequest
+    from .planning import APPROVAL, PlanningError, to_approve
+
+    wanted = _one_id(rest, "approve")
+    chain = runner.store.active_name(runner.notebook)
+
+    def known(interaction_id: str) -> tuple[str, str, str] | None:
+        found = runner.store.find(interaction_id)
+        if found is None or found[0] != runner.notebook:
+            return None
+        return found[2].model, found[1], found[2].status
+
+    try:
+        plan = to_approve(tasks_of(runner).plans, wanted, chain, known)
+    except PlanningError as exc:
+        raise CellError(str(exc)) from None
+    request = CellRequest(
+        agent=plan.agent,
+        branch_from=plan.interaction_id,
+        chain=plan.chain or chain,
+        visualize=plan.visualize,
+        approve=True,
+    )
+    return runner.send(request, [APPROVAL], namespace, defaults)

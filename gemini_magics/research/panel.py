@@ -13,6 +13,7 @@ import threading
 import time
 from typing import Any
 
+from .. import statuses
 from ..backend import BackendError
 from ..render import static
 from .progress import ICONS, SPINNER, TICKER, at, clock
@@ -20,7 +21,10 @@ from .tasks import Row, Tasks
 from .tracker import Tracker
 
 COLUMNS = ("status", "agent", "started", "elapsed", "interaction", "", "")
-WIDTHS = ("11em", "22em", "7em", "6em", "auto", "auto", "auto")  # agent IDs are ~33 characters
+# How each column sizes (CSS flex: grow, shrink, basis): the status ("stopped: budget exceeded") and the times
+# keep their width, the agent ID (~33 characters) and the interaction id give way, the buttons never do.
+FLEX = ("0 0 15.5em", "0 1 19em", "0 0 6em", "0 0 5em", "1 1 8em", "0 0 8em", "0 0 10em")
+ONE_LINE = "display: block; white-space: nowrap; overflow: hidden; text-overflow: ellipsis"
 
 
 def table_markdown(rows: list[Row]) -> str:
@@ -32,8 +36,8 @@ def table_markdown(rows: list[Row]) -> str:
         elapsed = clock(row.elapsed) if row.elapsed is not None else "—"
         started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row.started))
         lines.append(
-            f"| {static.escape(row.status)} | {static.escape(row.agent)} | {started} | {elapsed} | "
-            f"{static.escape(row.interaction_id)} | {static.escape(row.chain)} |"
+            f"| {static.escape(statuses.words(row.status))} | {static.escape(row.agent)} | {started} | "
+            f"{elapsed} | {static.escape(row.interaction_id)} | {static.escape(row.chain)} |"
         )
     return "\n".join(lines)
 
@@ -85,18 +89,24 @@ class Panel:
             self._rows = {}
             for row in rows:
                 cells = [self._cell("", i) for i in range(5)]
-                cancel = w.Button(description="Cancel", icon="stop", layout=w.Layout(width="auto"))
-                show = w.Button(description="Show report", icon="file-text", layout=w.Layout(width="auto"))
+                cancel = w.Button(description="Cancel", icon="stop", layout=w.Layout(flex=FLEX[5]))
+                show = w.Button(description="Show report", icon="file-text", layout=w.Layout(flex=FLEX[6]))
                 cancel.on_click(lambda button, rid=row.interaction_id: self._cancel(rid, button))
                 show.on_click(lambda button, rid=row.interaction_id: self._show(rid, button))
                 self._rows[row.interaction_id] = {"row": row, "cells": cells, "cancel": cancel, "show": show}
                 self._update_row(row.interaction_id)
                 children.append(w.HBox([*cells, cancel, show]))
             self.list.children = tuple(children)
-            running = sum(1 for r in rows if r.status in ("in_progress", "queued"))
-            self.header.value = f"<b>Background runs of this notebook</b>: {len(rows)}" + (
-                f", {running} running" if running else ""
-            )
+            self._count()
+
+    def _count(self) -> None:
+        """The heading: how many runs, how many of them running now."""
+        running = sum(1 for entry in self._rows.values() if entry.get("running"))
+        value = f"<b>Background runs of this notebook</b>: {len(self._rows)}" + (
+            f", {running} running" if running else ""
+        )
+        if self.header.value != value:
+            self.header.value = value
 
     def _update_row(self, interaction_id: str) -> None:
         entry = self._rows[interaction_id]
@@ -113,24 +123,31 @@ class Panel:
             running = False
         icon = SPINNER[self._tick % len(SPINNER)] if running else ICONS.get(row.status, "•")
         values = (
-            f"{icon} {row.status}",
+            f"{icon} {statuses.words(row.status)}",
             row.agent,
             at(row.started),
             clock(row.elapsed) if row.elapsed is not None else "—",
             row.interaction_id,
         )
-        for cell, value in zip(entry["cells"], values, strict=True):
-            text = f"<span>{html.escape(value)}</span>"
+        colour = "" if running else statuses.COLOURS.get(row.status, "")
+        for number, (cell, value) in enumerate(zip(entry["cells"], values, strict=True)):
+            style = f"{ONE_LINE}; color: {colour}" if colour and number == 0 else ONE_LINE
+            text = f'<span style="{style}">{html.escape(value)}</span>'
+
             if cell.value != text:
                 cell.value = text
         entry["cancel"].disabled = not running
-        entry["show"].disabled = row.status != "completed"
+        if entry.get("running") != running:
+            entry["running"] = running
+            self._count()
+        entry["show"].disabled = not (statuses.is_success(row.status) or row.status == "budget_exceeded")
 
     @staticmethod
     def _cell(value: str, index: int) -> Any:
         import ipywidgets as w
 
-        return w.HTML(value, layout=w.Layout(width=WIDTHS[index], overflow="hidden"))
+        layout = w.Layout(flex=FLEX[index], min_width="4em", overflow="hidden")
+        return w.HTML(value, layout=layout)
 
     # -- buttons (main thread) -----------------------------------------------------------------------
 

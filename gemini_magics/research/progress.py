@@ -8,7 +8,9 @@ never used. Model text (thought summaries, the report) is shown as Markdown outp
 end's sanitising Markdown renderer; the text we build around it is escaped.
 
 Bar styles follow tqdm.notebook: a full ``info`` bar while the total is unknown (running), ``success``,
-``danger`` on failure, ``warning`` when cancelled.
+``danger`` on failure, ``warning`` when cancelled; the statuses tqdm has no style for get a colour of their
+own (``statuses.COLOURS``: purple when a budget ran out, teal when the run ended ``idle``), and every end
+is said in words (``statuses.words``: "stopped: budget exceeded").
 """
 
 from __future__ import annotations
@@ -21,18 +23,13 @@ import weakref
 from datetime import datetime
 from typing import Any
 
+from .. import statuses
 from ..render import static
 from .tracker import State, Tracker
 
 SPINNER = "◐◓◑◒"
-BAR_STYLES = {
-    "completed": "success",
-    "requires_action": "success",
-    "failed": "danger",
-    "incomplete": "danger",
-    "cancelled": "warning",
-}
-ICONS = {"completed": "✓", "failed": "✗", "incomplete": "✗", "cancelled": "■", "requires_action": "✓"}
+BAR_STYLES = statuses.BAR_STYLES
+ICONS = statuses.ICONS
 
 
 def clock(seconds: float) -> str:
@@ -61,8 +58,8 @@ def status_text(state: State, quiet_after: float, now: float | None = None, tick
     now = time.time() if now is None else now
     if state.done:
         icon = ICONS.get(state.status, "•")
-        text = f"{icon} {state.status} after {clock(state.elapsed(now))}"
-        if state.error and state.status != "completed":
+        text = f"{icon} {statuses.words(state.status)} after {clock(state.elapsed(now))}"
+        if state.error and not statuses.is_success(state.status):
             text += f": {state.error}"
         return text
     if state.mode in ("stopped", "lost"):
@@ -250,6 +247,8 @@ class ProgressWidget:
         assert result is not None
         self._finished = True
         self.bar.bar_style = BAR_STYLES.get(state.status, "danger")
+        if state.status in statuses.COLOURS:  # a status tqdm has no style for
+            self.bar.style.bar_color = statuses.COLOURS[state.status]
         self.cancel_button.layout.display = "none"
         self.live.layout.display = "none"
         final = _shown(result, self.show_thoughts)

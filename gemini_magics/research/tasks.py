@@ -10,7 +10,10 @@ interaction id, and the rule by which a finished run joins its chain:
   and also when cells ran meanwhile and moved the head, as long as it finished after the head's turn was
   sent: the next ``%%gemini`` cell then asks about the report. The turns in between stay in the history
   and the result says how to continue them (``--from``). A reset chain (``--new``) is never taken over.
-* Failed and cancelled runs only update their turn; the head stays.
+* A run that ended ``idle`` succeeded (``statuses.py``) and joins its chain as a completed one does.
+* Failed, cancelled and ``budget_exceeded`` runs only update their turn; the head stays.
+* Deep Research plans (``--plan``) are remembered in ``plans`` (``planning.py``): which run proposed which
+  plan on which chain, and whether it was revised or approved since.
 """
 
 from __future__ import annotations
@@ -24,7 +27,9 @@ from typing import TYPE_CHECKING, Any
 from ..backend import BackendError
 from ..chain import PENDING, STATUSES
 from ..turn import Result, _absorb
-from .tracker import Listeners, Timing, Tracker, _epoch
+from .planning import Plans
+from .state import Listeners, Timing, epoch
+from .tracker import Tracker
 
 if TYPE_CHECKING:
     from ..cell import CellRunner
@@ -57,6 +62,7 @@ class Tasks:
     def __init__(self, runner: CellRunner) -> None:
         self.runner = runner
         self.trackers: dict[str, Tracker] = {}
+        self.plans = Plans()
         self._lock = threading.RLock()
         self._listeners = Listeners()
 
@@ -85,17 +91,20 @@ class Tasks:
         turn_id: int | None,
         started: float | None = None,
         notes: list[str] | None = None,
+        params: dict[str, Any] | None = None,
     ) -> Tracker:
-        """Follow a background interaction (once per kernel: an existing live tracker is returned)."""
+        """Follow a background interaction (once per kernel: an existing live tracker is returned).
+        ``params``: the request that created it, which continuation hops build on (``hops.py``)."""
         with self._lock:
             existing = self.trackers.get(interaction_id)
             if existing is not None and not existing.stopped:
                 return existing
-            on_finish = None
-            if chain_name is not None and turn_id is not None:
 
-                def on_finish(tracker: Tracker, result: Result) -> str:
-                    return self._settle(chain_name, turn_id, tracker, result)
+            def on_finish(tracker: Tracker, result: Result) -> str:
+                notes = [self.plans.finished(result, interaction_id)]
+                if chain_name is not None and turn_id is not None:
+                    notes.insert(0, self._settle(chain_name, turn_id, tracker, result))
+                return " ".join(n for n in notes if n)
 
             tracker = Tracker(
                 self.backend,
@@ -105,6 +114,7 @@ class Tasks:
                 timing=self.timing(),
                 on_finish=on_finish,
                 notes=notes,
+                params=params,
             )
             self.trackers[interaction_id] = tracker
         tracker.subscribe(self._changed)
@@ -112,11 +122,20 @@ class Tasks:
         self._changed(tracker)
         return tracker
 
-    def started(self, result: Result, wait: bool = False, show_thoughts: bool = True) -> Any:
-        """A cell created a background interaction: follow it; the live handle, or the end with ``wait``."""
+    def started(
+        self,
+        result: Result,
+        wait: bool = False,
+        show_thoughts: bool = True,
+        params: dict[str, Any] | None = None,
+    ) -> Any:
+        """A cell created a background interaction (with ``params``): follow it; the live handle, or the
+        end with ``wait``."""
         assert result.id is not None
         found = self.store.find(result.id)
         chain_name, turn = (found[1], found[2]) if found else (None, None)
+        parent = turn.parent_id if turn else None
+        self.plans.started(result.id, result.model or "?", chain_name, parent, params)
         tracker = self.follow(
             result.id,
             result.model or "?",
@@ -124,6 +143,7 @@ class Tasks:
             turn.id if turn else None,
             started=turn.created if turn else None,
             notes=result.notes,
+            params=params,
         )
         run = Research(tracker, self, show_thoughts)
         if not wait:
@@ -161,6 +181,8 @@ class Tasks:
         return self._listeners.add(listener)
 
     def _changed(self, tracker: Tracker) -> None:
+        for hop in tracker.state.hops:  # a run continued past the output limit answers to each hop's id
+            self.trackers.setdefault(hop, tracker)
         self._listeners.call(tracker)
 
     # -- the chain --------------------------------------------------------------------------------
@@ -169,7 +191,7 @@ class Tasks:
         """Record the outcome on the run's turn; a note for the user when the chain's story is unusual."""
         chain = self.store.chain(self.notebook, chain_name)
         fields = result.turn_fields()
-        if result.status != "completed":
+        if result.status not in ("completed", "idle") or result.error:  # idle: a success (statuses.py)
             status = result.status if result.status in STATUSES else "failed"
             chain.update(turn_id, status=status, **fields)
             return ""
@@ -268,7 +290,7 @@ class Tasks:
         _absorb(result, interaction)
         if result.error:
             result.error = self.backend.scrub(result.error)
-        created, updated = _epoch(interaction.created), _epoch(interaction.updated)
+        created, updated = epoch(interaction.created), epoch(interaction.updated)
         if created is not None and updated is not None:
             result.elapsed = max(0.0, updated - created)
         return result

@@ -433,8 +433,10 @@ def after_deep_research(nb: Any, snapshots: list[dict[str, Any]]) -> None:
     expect(research.locator(".progress-bar-success")).to_have_count(1)
     report = research.locator(".jp-RenderedMarkdown")
     expect(report.locator("h1", has_text="Research report: Coral reef restoration methods")).to_be_visible()
-    expect(report.get_by_text("[cite: 2, 3]", exact=False).first).to_be_visible()
-    links = research.locator('.jp-RenderedMarkdown a[href^="https://"]')
+    expect(report.get_by_text("[cite:", exact=False)).to_have_count(0)  # the [cite: N] markers became links
+    cited = research.locator('.jp-RenderedMarkdown p a[href^="https://vertexaisearch.cloud.google.com/"]')
+    assert cited.count() >= 5 and set(cited.all_inner_texts()) == {"1", "2", "3"}, cited.all_inner_texts()
+    links = research.locator('.jp-RenderedMarkdown li a[href^="https://"]')  # the Sources list
     assert links.count() == 3, links.all_inner_texts()
     # Deep Research's Sources list: the source's domain, linked through a grounding redirect
     assert "en.wikipedia.org" in links.all_inner_texts()
@@ -454,10 +456,11 @@ def after_deep_research(nb: Any, snapshots: list[dict[str, Any]]) -> None:
     history = nb.outputs(nb.index("%gemini history")).locator("table tbody tr")
     expect(history.filter(has_text="deep-research-pro-preview-12-2025")).to_have_count(1)
 
-    # 4. The panel lists both runs, completed, and updated itself after it was displayed.
+    # 4. The panel lists every run, completed, and updated itself after it was displayed: the two reports,
+    # the plan, its revision and the approved research (test_lab_planning.py follows those in detail).
     panel = nb.outputs(nb.index("%gemini panel"))
-    expect(panel.get_by_text("Background runs of this notebook: 2")).to_be_visible()
-    expect(panel.locator(".widget-html", has_text="✓ completed")).to_have_count(2)
+    expect(panel.get_by_text("Background runs of this notebook: 5")).to_be_visible()
+    expect(panel.locator(".widget-html", has_text="✓ completed")).to_have_count(5)
     nb.cell(nb.index("%%gemini reefs")).scroll_into_view_if_needed()
     nb.screenshot(nb.artifacts, "10_deep_research-report")
 
@@ -481,7 +484,7 @@ def after_deep_research(nb: Any, snapshots: list[dict[str, Any]]) -> None:
     expect(cancelled.get_by_text("Cancel: cancelled", exact=True)).to_be_visible()  # the outcome, said once
     expect(cancelled.get_by_text("cancelling")).to_have_count(0)
     assert time.monotonic() - started < RESEARCH_SECONDS, "the run was not cancelled before it ended"
-    expect(panel.get_by_text("Background runs of this notebook: 3")).to_be_visible()
+    expect(panel.get_by_text("Background runs of this notebook: 6")).to_be_visible()
     expect(panel.locator(".widget-html", has_text="■ cancelled")).to_have_count(1)
     nb.cell(len(nb.nb.cells)).scroll_into_view_if_needed()
     nb.screenshot(nb.artifacts, "10_deep_research-cancelled")

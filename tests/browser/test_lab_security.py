@@ -149,6 +149,7 @@ from gemini_magics.blocks import (
     Citation, CodeBlock, FunctionCallBlock, ImageBlock, SearchBlock, TextBlock, ThoughtBlock, UnknownBlock,
     UrlContextBlock,
 )
+from gemini_magics.blocks_grounding import Chunk, FileSearchBlock, MapsBlock, Place
 from gemini_magics.turn import Result
 vectors = {{name: text.format(P=f"window.__gm_pwned_{{name}}=1") for name, text in {VECTORS!r}.items()}}
 hostile = {HOSTILE!r}
@@ -171,6 +172,18 @@ blocks = [
     ImageBlock(svg, 'image/svg+xml"onload="window.__gm_pwned_image=2'),
     *[TextBlock(text) for text in vectors.values()],
     TextBlock("Cited [1]. " + hostile, links),
+    # grounding: places, file search passages and file names, an MCP result with an image, cite markers
+    MapsBlock("m1", [hostile], [Place(c.title, c.url, hostile, hostile, [c]) for c in links], answered=True),
+    FileSearchBlock("f3", [Chunk(hostile, "\\n\\n".join(vectors.values()), hostile, 2, cited=True)], True),
+    FunctionCallBlock(
+        "f4", hostile, {{}}, [{{"type": "text", "text": hostile}}, {{"type": "image", "data": "PHN2Zz4=",
+        "mime_type": 'image/svg+xml"onload="window.__gm_pwned_image=3'}}], answered=True, server=hostile,
+    ),
+    TextBlock(
+        "Report [cite: 1] [cite: 2, 3] [cite: 4, 5]. Visit Café. " + hostile + "\\n\\n**Sources:**\\n"
+        + "".join(f"{{i}}. [s]({{link.url}})\\n" for i, link in enumerate(links, 1)),
+        [Citation(hostile, links[3].url, "Café", kind="place", start=50)],
+    ),
 ]
 everything = Result("v1_everything", "failed", hostile, blocks=blocks, notes=[hostile], error=hostile)
 display(everything)

@@ -56,7 +56,8 @@ def test_there_are_notebooks() -> None:
     names = [p.stem for p in NOTEBOOKS]
     wanted_names = ("quick_start", "conversations", "thinking", "streaming", "image_generation")
     wanted_names += ("code_execution", "image_input", "function_calling", "structured_output")
-    wanted_names += ("deep_research",)
+    wanted_names += ("deep_research", "audio")
+    wanted_names += ("grounding",)
     for wanted in wanted_names:
         assert any(name.endswith(wanted) for name in names), f"no notebook for {wanted}: {names}"
 

@@ -473,7 +473,6 @@ FAULTS = {
     "401": ("[emulator: error=401]", ("HTTP 401", "GEMINI_API_KEY", "%gemini key")),
     "403": ("[emulator: error=403]", ("HTTP 403", "GEMINI_API_KEY", "%gemini key")),
     "fail": ("[emulator: fail=boom]", ("boom", "run the cell again")),
-    "cut": ("[emulator: cut=5]", ("before the answer was complete", "run the cell again")),
 }
 
 
@@ -489,16 +488,25 @@ def test_fault_on_the_first_turn_leaves_no_head(kernel: Any, capsys: pytest.Capt
     check_failure(kernel, capsys, None, "Hi [emulator: error=503]", "HTTP 503")
 
 
+def test_cut_stream_resumes_where_it_stopped(kernel: Any, phil: str) -> None:
+    """A stored interaction's dropped stream is resumed after its last event: the whole answer, once."""
+    whole = ok(kernel.run("%%gemini --no-store\nTell me a story [emulator: deltas=40]"))
+    resumed = ok(kernel.run("%%gemini\nTell me a story [emulator: deltas=40, cut=12]"))
+    assert resumed.text == whole.text and "word0" in resumed.text
+    assert any("resumed where it stopped" in note for note in resumed.notes)
+    assert head(kernel) == resumed.id and turns(kernel)[-1].answer == whole.text
+
+
 def test_cut_stream_keeps_what_arrived(kernel: Any, capsys: pytest.CaptureFixture[str], phil: str) -> None:
-    run = kernel.run("%%gemini partial\nTell me a story [emulator: deltas=40, cut=12]")
+    """Not stored and cut after output since the last checkpoint: nothing to resume from (the SDK's own
+    rule: a checkpoint resume would repeat text), so what arrived is kept and the cell fails."""
+    run = kernel.run("%%gemini partial --no-store\nTell me a story [emulator: deltas=40, cut=12]")
     message = failed(
         run, capsys, "before the answer was complete", "what arrived is shown above", shows="word0 word1"
     )
     kept = kernel.shell.user_ns["partial"]
     assert isinstance(kept, Result) and kept.status == "failed" and kept.text
-    assert kept.error and kept.error in message
-    last = turns(kernel)[-1]
-    assert last.status == "failed" and last.answer == kept.text and last.interaction_id == kept.id
+    assert kept.error and kept.error in message and "word39" not in kept.text
     assert head(kernel) == phil
 
 

@@ -33,6 +33,7 @@ MODES = {
     "tool loop": "--tool get_weather",
 }
 PROMPT = {"tool loop": "What is the weather in Paris?"}
+RESUMED = ("stream cut after 3 events", "cut, then the resume replays 2 events and hangs")
 HANG_LIMIT = 5.0  # seconds before the test presses Ctrl-C on a cell that waits for ever
 
 
@@ -178,3 +179,7 @@ def test_fault_matrix(
         rows.append({"fault": fault.name, "cells": cells})
     record("fault_matrix", {"modes": list(MODES), "rows": rows})
     assert not problems, "\n".join(problems)
+    for row in rows:  # a dropped stream of a stored interaction is resumed, not reported
+        if row["fault"] in RESUMED:
+            for mode in ("sync", "streaming", "background", "tool loop"):
+                assert row["cells"][mode]["outcome"].startswith("answer"), (row["fault"], mode)

@@ -87,6 +87,9 @@ FLAGS = st.one_of(
     flag("--image", "pic", "doc", "missing.png", "r"),
     flag("--file", "doc", "pic", "no/such/file.pdf"),
     flag("--save", "out", "."),
+    flag("--voice", "Puck", "kore", "Joe=Charon", "Two words", "=x", "", "Marvin"),
+    flag("--audio-format", "wav", "mulaw", "l16", "flac", "audio/mp3"),
+    flag("-m", "gemini-3.1-flash-tts-preview", "gemini-3.5-transcribe"),
     flag(
         "--mcp",
         st.builds(lambda: f"kb={MCP_SERVER.url}"),  # drawn once the server runs, so its port is known

@@ -386,7 +386,7 @@ def test_image_model_gives_pil_images_and_saves_them(kernel: Any, tmp_path: Path
 
 def test_save_without_images_says_so(kernel: Any, tmp_path: Path) -> None:
     result = ok(kernel.run(f"%%gemini --save {tmp_path / 'none'}\nHello"))
-    assert "--save: the answer has no images" in result.notes
+    assert "--save: the answer has no images or audio" in result.notes
     assert not (tmp_path / "none").exists()
 
 

@@ -66,7 +66,7 @@ def interrupt_when_waiting(timeout: float = 10.0) -> threading.Thread:
         while time.monotonic() < deadline:
             frame = sys._current_frames().get(main)
             while frame is not None:
-                if frame.f_code.co_name == "wait" and frame.f_code.co_filename.endswith("tracker.py"):
+                if frame.f_code.co_name == "wait" and frame.f_code.co_filename.endswith("research/state.py"):
                     _thread.interrupt_main()
                     return
                 frame = frame.f_back

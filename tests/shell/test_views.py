@@ -307,13 +307,13 @@ def test_unknown_steps_are_compact(backend: Backend) -> None:
     payload = {"server": "files", "arguments": {"path": "/" + "x" * 500}, "note": "`ticks` and *stars*"}
     steps.insert(1, {"type": "quantum_oracle_call", "id": "m1", **payload})
     steps.append(
-        {"type": "model_output", "content": [{"type": "audio", "data": "AAAA", "mime_type": "audio/wav"}]}
+        {"type": "model_output", "content": [{"type": "hologram", "data": "AAAA", "mime_type": "model/x-h"}]}
     )
     result.blocks = b.from_steps(steps)
     markdown = view.markdown(result)
     [line] = [x for x in markdown.splitlines() if x.startswith("*[quantum\\_oracle\\_call step]*")]
     assert len(line) < 200 and "xxxx" in line and "\\" not in line.split("]*", 1)[1]
-    assert "*[audio step]*" in markdown
+    assert "*[hologram step]*" in markdown  # audio is known now: tests/shell/test_audio.py
     assert result.text.strip() in markdown  # the known steps are still shown
     texts = outputs_markdown(view.build_widget(result))
     assert any("quantum\\_oracle\\_call step" in t for t in texts)
@@ -346,9 +346,9 @@ def test_emulator_badge_on_every_answer(kernel: Any, shown: Shown, monkeypatch: 
         _, (data, _) = answer(kernel, shown, source)
         assert data["text/markdown"].startswith(view.EMULATOR_BADGE)
         assert data["text/plain"].startswith("[offline emulator]\n")
-    # A cut stream is shown (what arrived, marked failed), with the badge too.
+    # A cut stream that cannot be resumed (not stored) is shown (what arrived, marked failed), with the badge.
     before = len(shown.displays)
-    outcome = kernel.run(f"%%gemini\n{PROMPT} [emulator: cut=8]")
+    outcome = kernel.run(f"%%gemini --no-store\n{PROMPT} [emulator: deltas=40, cut=12]")
     assert not outcome.success
     [(data, _)] = shown.displays[before:]
     assert data["text/markdown"].startswith(view.EMULATOR_BADGE)

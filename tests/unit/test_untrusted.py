@@ -10,6 +10,7 @@ tests/browser/test_lab_security.py shows the results in JupyterLab itself.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import random
@@ -313,6 +314,64 @@ def test_every_block_kind_escapes_names_and_values() -> None:
     outside_code = re.sub(r"(`+)[^`\n]*?\1", "", outside_code)  # our code spans: one line, longest run + 1
     assert not re.search(r"(?<!\\)<img", outside_code) and "](javascript" not in outside_code
     assert "https://e.com/%24x%24" in markdown and "$x$" not in markdown.replace("\\<", "")
+
+
+def test_grounding_views_escape_places_files_passages_and_mcp_results() -> None:
+    """Place names, addresses, reviews, file names, passages, stores, MCP results and cited-source URLs are
+    the service's (or a file's, or a server's) text: shown as text, linked only to http(s)."""
+    from gemini_magics.blocks_grounding import Chunk, Citation, FileSearchBlock, MapsBlock, Place
+
+    hostile = '<img src=x onerror="x">'
+    math = '$"onclick="x;//$'
+    bad_urls = ["javascript:x", f"https://e.com/{math}", "data:text/html,<script>x</script>"]
+    places = [
+        Place(hostile, url, f"places/{hostile}", hostile + math, [Citation(hostile, url)]) for url in bad_urls
+    ]
+    passage = f"{hostile}\n```\n{hostile}\n```\n[Click](javascript:x) {math}"
+    chunks = [Chunk(hostile + "`", passage, hostile, 2, hostile, cited=True), Chunk("a.txt", "```", "`x`")]
+    image = base64.b64encode(b'<svg onload="x"/>').decode()
+    mcp_result = [
+        {"type": "text", "text": "```\n" + hostile},
+        {"type": "image", "data": image, "mime_type": 'image/svg+xml"onload="x'},
+        {"type": "image", "data": "%%%", "mime_type": "image/png"},
+    ]
+    cited = "A [cite: 1] B [cite: 2, 3] C " + hostile
+    citations = [
+        Citation(hostile, url, "[cite: 1]", start=cited.index("[cite: 1]")) for url in bad_urls[:1]
+    ] + [Citation(hostile, url, "[cite: 2, 3]", start=cited.index("[cite: 2")) for url in bad_urls[1:]]
+    citations += [
+        Citation(hostile, "", hostile, kind="file", source=hostile),
+        Citation("Café [x](javascript:y)", "javascript:z", "C", kind="place", start=cited.index("C ")),
+    ]
+    blocks: list[b.Block] = [
+        MapsBlock("m", [hostile, math], places, widget_token=hostile, answered=True),
+        FileSearchBlock("f", chunks, answered=True),
+        b.FunctionCallBlock("c", hostile, {hostile: math}, mcp_result, answered=True, server=hostile),
+        b.FunctionCallBlock("d", "`", {}, {"x": hostile}, is_error=True, answered=True, server="s`"),
+        b.TextBlock(cited + "\n\n**Sources:**\n3. [x](javascript:w)\n", citations),
+    ]
+    result = Result("v1_x", "completed", "m", blocks=blocks)
+    texts = [static.to_markdown(blocks, embed_images=True), view.markdown(result)]
+
+    def outputs(widget: Any) -> list[str]:
+        found = [o["data"]["text/markdown"] for o in getattr(widget, "outputs", ())]
+        for child in getattr(widget, "children", ()):
+            found += outputs(child)
+        return found
+
+    widget = view.build_widget(result)
+    texts += outputs(widget)
+    for markdown in texts:
+        outside_code = re.sub(r"^(`{3,}).*?^\1$", "", markdown, flags=re.MULTILINE | re.DOTALL)
+        outside_code = re.sub(r"(`+)[^`\n]*?\1", "", outside_code)
+        assert not re.search(r"(?<!\\)<(img|svg|script)", outside_code), markdown
+        assert not re.search(r"(?<!\\)\]\(\s*(javascript|data:text)", markdown, re.IGNORECASE), markdown
+        assert "$" not in outside_code, markdown  # no TeX that JupyterLab would put back into an attribute
+    joined = "\n".join(texts)
+    assert "data:image/svg" not in joined and "](https://e.com/%24%22onclick=%22x;//%24)" in joined
+    assert "A \\[1\\] B \\[[2](https://e.com/%24%22onclick=%22x;//%24), 3\\]" in joined  # 1, 3: no links
+    accordion = next(w for w in widget.children if type(w).__name__ == "VBox").children[1]
+    assert accordion.titles[0] == hostile + "`, page 2 · cited"  # a title is text, never HTML
 
 
 # -- the Deep Research widget ----------------------------------------------------------------------------
