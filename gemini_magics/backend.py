@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from . import blocks_compat
+
 KEY_VARIABLES = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
 EMULATOR_KEY = "emulator-no-key"
 
@@ -329,13 +331,12 @@ class EventStream:
 
 def _lines_of(sdk_stream: Any) -> Iterator[dict[str, Any]]:
     """One SDK stream's events as dicts: its response's SSE lines, or (an SDK that changed its stream
-    class) its typed events, slower but correct."""
+    class) its typed events, slower but correct; older wire shapes made current (``blocks_compat``)."""
     response = getattr(sdk_stream, "response", None)
     if response is not None and hasattr(response, "iter_lines"):
-        yield from _sse_events(response.iter_lines())
+        yield from blocks_compat.current(_sse_events(response.iter_lines()))
     else:
-        for event in sdk_stream:
-            yield event.model_dump(mode="json", exclude_none=True)
+        yield from blocks_compat.current(e.model_dump(mode="json", exclude_none=True) for e in sdk_stream)
 
 
 def _sse_events(lines: Iterator[str]) -> Iterator[dict[str, Any]]:

@@ -128,8 +128,8 @@ class HopStream:
                         error = None
                     except GeneratorExit:
                         raise
-                    except Exception as exc:
-                        error = exc
+                    except Exception as exc:  # a refused resume (e.g. 404): the cut is what the user needs
+                        error = exc if isinstance(exc, connection_errors()) else error
             if not state.end_hop(error):
                 break
 

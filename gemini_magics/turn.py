@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from . import blocks as b
-from . import statuses
+from . import blocks_compat, statuses
 from .backend import Backend, BackendError
 from .blocks_media import AudioBlock
 
@@ -195,12 +195,9 @@ def run(
 def _absorb(result: Result, interaction: Any) -> None:
     result.interaction = interaction
     result.id = interaction.id or result.id
-    result.status = str(interaction.status)
     # A lenient SDK keeps what it cannot type (null, a bare value): ``from_steps`` skips what is no step.
-    steps = [
-        s.model_dump(mode="json", exclude_none=True) if hasattr(s, "model_dump") else s
-        for s in interaction.steps or []
-    ]
+    steps = blocks_compat.steps_of(interaction)  # pre-GA ``outputs`` too
+    result.status = blocks_compat.status_of(interaction, steps)
     result.blocks = b.from_steps(steps)
     if interaction.usage is not None:
         result.usage = interaction.usage.model_dump(exclude_none=True)
@@ -271,4 +268,6 @@ def _run_streamed(
     if result.status == "in_progress":  # the stream ended without a completion: it was cut
         result.status = "failed"
         result.error = result.error or "the stream ended before the answer was complete"
+    if result.error and result.status == "completed":  # an error event after all: it has the last word
+        result.status = "failed"
     result.interaction = rebuilder.interaction()

@@ -61,7 +61,8 @@ def is_stream(value: Any) -> bool:
 
 
 class SampleServer:
-    """``with SampleServer() as server: server.base_url``; ``server.by_id[ID] = "NAME#key"`` for gets."""
+    """``with SampleServer() as server: server.base_url``; ``server.by_id[ID] = "NAME#key"`` for gets
+    (``by_id["ID#stream"]`` for streamed gets only: a plain get of that ID is then a 404)."""
 
     def __init__(self) -> None:
         self.by_id: dict[str, str] = {}
@@ -81,7 +82,8 @@ class SampleServer:
                 if not self.path.split("?")[0].endswith("/interactions"):  # no other API here (no Files API)
                     self._json(404, {"error": {"message": f"Not found: {self.path}", "code": "not_found"}})
                     return
-                text = body.get("input").strip() if isinstance(body.get("input"), str) else ""  # a cell ends in \\n
+                # A cell's body ends in a newline: the recording's name is the input without it.
+                text = body.get("input").strip() if isinstance(body.get("input"), str) else ""
                 if not text.startswith("sample:"):
                     self._json(
                         400, {"error": {"message": "input must name a sample", "code": "invalid_request"}}
@@ -92,7 +94,9 @@ class SampleServer:
             def do_GET(self) -> None:
                 server.requests.append(("GET", self.path, None))
                 interaction_id = self.path.split("?")[0].rsplit("/", 1)[-1]
-                name = server.by_id.get(interaction_id)
+                streamed = "stream=true" in self.path  # ``by_id["ID#stream"]`` answers those only
+                name = server.by_id.get(f"{interaction_id}#stream") if streamed else None
+                name = name or server.by_id.get(interaction_id)
                 if name is None:
                     self._json(404, {"error": {"message": "Result not found.", "code": "not_found"}})
                     return

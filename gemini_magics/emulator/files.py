@@ -105,7 +105,7 @@ class FileRoutes:
         return endpoint
 
     def _authorize(self, request: Request) -> None:
-        if "upload_id" in request.query_params:  # a resumable upload's URL is its credential, as on the service
+        if "upload_id" in request.query_params:  # a resumable upload's URL is its credential (the service)
             return
         key = request.headers.get("x-goog-api-key") or request.query_params.get("key")
         if self.settings.require_key and not key:

@@ -207,10 +207,12 @@ class Store:
         self._records.pop(interaction_id, None)
 
     def delete(self, interaction_id: str) -> bool:
+        """Delete a retrievable interaction; an expired or unknown one is not found (404) (service)."""
+        found = self.get(interaction_id) is not None
         record = self._records.pop(interaction_id, None)
         if record is not None and record.task is not None and not record.task.done():
             record.task.cancel()
-        return record is not None and record.stored
+        return found
 
     def expire(self, interaction_id: str | None = None) -> int:
         """Make one interaction (or all) expire now, as the service's retention limit would."""

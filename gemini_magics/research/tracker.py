@@ -34,7 +34,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import blocks as b
-from .. import statuses
+from .. import blocks_compat, statuses
 from ..backend import Backend, BackendError
 from ..turn import Result, _absorb
 from .hops import Hops
@@ -233,8 +233,8 @@ class Tracker(Observed):
             self.set_state(note=f"poll failed: {exc}", bump="poll_errors")
             return False
         now = time.time()
-        status = str(interaction.status)
-        steps = [s.model_dump(mode="json", exclude_none=True) for s in interaction.steps or []]
+        steps = blocks_compat.steps_of(interaction)  # pre-GA ``outputs`` too
+        status = blocks_compat.status_of(interaction, steps)
         changed = (
             status != self.state.status
             or len(steps) != self._poll_steps
