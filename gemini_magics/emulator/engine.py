@@ -60,9 +60,7 @@ def partial_step(emit: Emit, first: int, last: int) -> dict[str, Any]:
     if first == 0 and last >= len(emit.deltas):
         return emit.step
     # Deep Research report deltas carry no ``type`` (as recorded): their text counts too.
-    text = "".join(
-        str(d.get("text", "")) for d in emit.deltas[first:last] if d.get("type", "text") == "text"
-    )
+    text = "".join(str(d.get("text", "")) for d in emit.deltas[first:last] if d.get("type", "text") == "text")
     return {"type": "model_output", "content": [{"type": "text", "text": text}]}
 
 
