@@ -5,7 +5,7 @@ google-genai 3.6.1 carries voices in ``generation_config.speech_config``: a list
 lines name speakers ("Joe: …"). ``voice`` is a plain string there — the SDK constrains no name — so a
 name is checked for its form only, and one that is none of Gemini's prebuilt voices gets a note instead
 of an error (new voices need no new release). ``--audio-format`` is the SDK's ``AudioResponseFormat``
-MIME type without its ``audio/`` prefix (tests/shell/test_audio.py pins the list to the installed SDK).
+MIME type without its ``audio/`` prefix (tests/shell/test_audio_cells.py pins the list to the installed SDK).
 
 Speech models (TTS, transcription) do not think: unless the cell says ``--thoughts`` or ``--thinking``,
 they get neither thought summaries nor a thinking level, which the configured defaults (the ``thoughts``

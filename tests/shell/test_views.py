@@ -313,7 +313,7 @@ def test_unknown_steps_are_compact(backend: Backend) -> None:
     markdown = view.markdown(result)
     [line] = [x for x in markdown.splitlines() if x.startswith("*[quantum\\_oracle\\_call step]*")]
     assert len(line) < 200 and "xxxx" in line and "\\" not in line.split("]*", 1)[1]
-    assert "*[hologram step]*" in markdown  # audio is known now: tests/shell/test_audio.py
+    assert "*[hologram step]*" in markdown  # audio is known now: tests/shell/test_audio_cells.py
     assert result.text.strip() in markdown  # the known steps are still shown
     texts = outputs_markdown(view.build_widget(result))
     assert any("quantum\\_oracle\\_call step" in t for t in texts)

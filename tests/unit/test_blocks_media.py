@@ -1,6 +1,6 @@
 """Audio blocks from the wire: formats, G.711, joined stream chunks, and what the wire may get wrong.
 
-The happy paths run through real cells in tests/shell/test_audio.py; these are the shapes the emulator
+The happy paths run through real cells in tests/shell/test_audio_cells.py; these are the shapes the emulator
 does not send (MIME parameters, stereo, odd byte counts, padded chunks, hostile or absurd fields).
 """
 
