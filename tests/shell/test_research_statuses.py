@@ -158,7 +158,9 @@ def test_a_research_run_over_the_decode_limit_gives_the_whole_report(rk: Any) ->
     assert run.tracker.snapshot().hops == []
 
 
-def test_a_followed_interaction_that_stops_at_a_hop_is_continued_into_one_result(rk: Any) -> None:
+def test_a_followed_interaction_that_stops_at_a_hop_is_continued_into_one_result(
+    rk: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """``%gemini wait ID`` follows an interaction that ended ``requires_continuation``: the tracker continues
     it, hop by hop, as the SDK continues a create, and presents one answer with the hops' usage summed."""
     from google.genai import _interactions_continuation as sdk
@@ -166,6 +168,7 @@ def test_a_followed_interaction_that_stops_at_a_hop_is_continued_into_one_result
     rk.run("%%gemini --no-stream\nHello")  # the magics' client exists
     client = runner(rk).backend.client
     prompt = f"{PROMPT} [emulator: continuations=2]"
+    monkeypatch.setattr(sdk, "_incomplete_continuation_warned", False)  # the SDK warns once per process
     with pytest.warns(UserWarning, match="requires_continuation"):  # the SDK says what to do: we do it
         first = client.interactions.create(
             model="gemini-3-flash-preview", input=prompt, automatic_continuation=False
