@@ -56,7 +56,8 @@ class Backend:
         self.resume_timeout = 2.0  # a resumed stream silent this long is checked with a get
         self._key: str | None = None  # set by ``%gemini key``; wins over the environment
         self._client: Any = None
-        self._client_for: tuple[Target, str | None] | None = None
+        self._client_for: tuple[Any, ...] | None = None
+        self.replay: Any = None  # a ``replay.Recorder`` when the notebook records or replays
         self._emulator: Any = None
         self._lock = threading.Lock()
 
@@ -126,17 +127,21 @@ class Backend:
     @property
     def client(self) -> Any:
         target, key = self.target(), self.key()
+        replay = self.replay if self.replay is not None and self.replay.active else None
+        wanted = (target, key, id(replay), replay.mode if replay else "off")
         with self._lock:
-            if self._client is None or self._client_for != (target, key):
-                self._client = self._make_client(target, key)
-                self._client_for = (target, key)
+            if self._client is None or self._client_for != wanted:
+                self._client = self._make_client(target, key, replay)
+                self._client_for = wanted
             return self._client
 
-    def _make_client(self, target: Target, key: str | None) -> Any:
+    def _make_client(self, target: Target, key: str | None, replay: Any = None) -> Any:
         from google import genai
         from google.genai import types
 
         retry = types.HttpRetryOptions(attempts=max(1, self.retries + 1))
+        if replay is not None:
+            return self._recording_client(target, key, replay, retry)
         if target.kind == "gemini":
             if not key:
                 raise BackendError(
@@ -147,6 +152,37 @@ class Backend:
         base_url = target.base_url if target.kind == "url" else self._emulator_url()
         http = types.HttpOptions(base_url=base_url, retry_options=retry)
         return genai.Client(api_key=key or EMULATOR_KEY, http_options=http)
+
+    def _recording_client(self, target: Target, key: str | None, replay: Any, retry: Any) -> Any:
+        """A client whose requests go through the cassette; replaying, nothing is sent (no emulator is
+        started, no key is needed)."""
+        from google import genai
+        from google.genai import types
+
+        from .replay.transport import make_transport
+
+        sending = replay.mode != "replay"
+        if sending and target.kind == "gemini" and not key:
+            self._make_client(target, key)  # the one-line "no API key" error
+        base_url = None
+        if target.kind == "url":
+            base_url = target.base_url
+        elif target.kind == "emulator" and sending:
+            base_url = self._emulator_url()
+        http = types.HttpOptions(
+            base_url=base_url,
+            retry_options=retry,
+            client_args={"transport": make_transport(replay, sending)},
+        )
+        return genai.Client(api_key=key or EMULATOR_KEY, http_options=http)
+
+    def label_for(self, interaction_id: str | None) -> str:
+        """What answered: ``replayed (recorded … with …)`` for a replayed interaction, else the target."""
+        if self.replay is not None and self.replay.active:
+            replayed = self.replay.label(interaction_id)
+            if replayed:
+                return replayed
+        return self.target().label
 
     def _emulator_url(self) -> str:
         if self._emulator is None:
@@ -244,6 +280,8 @@ class Backend:
         if status is None and isinstance(getattr(exc, "code", None), int):  # google.genai.errors.APIError
             status = exc.code  # type: ignore[attr-defined]
         message = _service_message(exc)
+        if message.startswith("[replay] "):  # the cassette had no answer (replay/recorder.py)
+            return BackendError(self.scrub(message[len("[replay] ") :]))
         where = self.target().label
         if status is None:
             kind = type(exc).__name__

@@ -70,6 +70,10 @@ class CellRunner:
         self, request: options.CellRequest, parts: list[Any], namespace: dict[str, Any], defaults: Defaults
     ) -> Result:
         notes: list[str] = []
+        replay = self.backend.replay
+        if replay is not None and replay.active and replay.note:  # why this kernel replays, said once
+            notes.append(replay.note)
+            replay.note = ""
         params = self._params(request, defaults, notes)
         try:
             toolbox = tools.prepare(request, namespace, defaults.max_tool_steps)
@@ -233,6 +237,7 @@ class CellRunner:
         if result.error:  # the service's own error text may quote the key
             result.error = self.backend.scrub(result.error)
         result.elapsed = time.monotonic() - started
+        result.backend = self.backend.label_for(result.id)
         return result
 
     def _follow(

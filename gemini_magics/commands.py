@@ -188,3 +188,15 @@ def _store(magics: GeminiMagics, runner: CellRunner, rest: str) -> Any:
     from . import stores
 
     return stores.store(runner, rest)
+
+
+# -- the notebook's cassette (gemini_magics/replay/) -------------------------------------------------------
+
+
+def _cassette(magics: GeminiMagics, runner: CellRunner, rest: str) -> Any:
+    from .replay import report
+
+    try:
+        return report.command(runner.backend.replay, magics.cassette_file(), rest)
+    except report.ReportError as exc:
+        raise CellError(str(exc)) from None

@@ -82,6 +82,13 @@ class GeminiMagics(Magics):
     image_size = CaselessStrEnum(
         ("", *options.IMAGE_SIZES), default_value="", help="Size of image models' images: 512, 1K, 2K, 4K."
     ).tag(config=True)
+    replay = Unicode(
+        "", help="Cassette mode: off, record, replay or auto ('' = $GEMINI_MAGICS_REPLAY, else off)."
+    ).tag(config=True)
+    cassette = Unicode(
+        "",
+        help="Cassette file ('' = $GEMINI_MAGICS_CASSETTE, else NOTEBOOK.gemini.jsonl beside the notebook).",
+    ).tag(config=True)
     service_tier = CaselessStrEnum(
         ("", *options.SERVICE_TIERS), default_value="", help="flex, standard or priority ('' = service's)."
     ).tag(config=True)
@@ -110,6 +117,7 @@ class GeminiMagics(Magics):
 
         runner = self.runner()
         try:
+            self.prepare_replay(runner)
             if cell is None:
                 return dispatch(self, runner, line)
             return self._cell(
@@ -128,6 +136,50 @@ class GeminiMagics(Magics):
             )
         except CellError as exc:
             raise UsageError(str(exc)) from None
+
+    def prepare_replay(self, runner: Any) -> None:
+        """Decide this cell's record/replay mode (a key may have been set since) and name the cell."""
+        from . import replay
+        from .cell import CellError
+
+        path = self.cassette_file()
+        try:
+            policy = replay.policy(self.replay, path, runner.backend.key() is not None, self.backend)
+        except ValueError as exc:
+            raise CellError(str(exc)) from None
+        recorder = runner.backend.replay
+        if policy.mode == "off":
+            if recorder is not None:
+                recorder.mode = "off"
+            return
+        if path is None:
+            raise CellError(
+                f"replay = {policy.mode!r} needs a cassette, and this kernel does not know its notebook's "
+                "path: "
+                "set GeminiMagics.cassette = 'NAME.gemini.jsonl' (or $GEMINI_MAGICS_CASSETTE)"
+            )
+        if recorder is None or recorder.cassette.path != path:
+            cassette = replay.Cassette(path)
+            try:
+                cassette.load()
+            except replay.CassetteError as exc:
+                raise CellError(str(exc)) from None
+            recorder = replay.Recorder(cassette, policy.mode, runner.backend.scrub)
+            recorder.note = policy.note
+            runner.backend.replay = recorder
+        recorder.mode = policy.mode
+        recorder.cell = f"In [{self.shell.execution_count}]"
+
+    def cassette_file(self) -> Any:
+        """The cassette this notebook records to or replays from (``None``: the path is unknown)."""
+        from . import replay
+
+        return replay.cassette_path(self.cassette, self.notebook_path())
+
+    def notebook_path(self) -> str | None:
+        """The notebook's file as the Jupyter server tells the kernel (``None`` under nbclient/papermill)."""
+        path = self.shell.user_ns.get("__session__") or os.environ.get("JPY_SESSION_NAME")
+        return str(path) if path else None
 
     def tool_settings(self) -> dict[str, Any]:
         """The settings of tools and files, for ``Defaults``."""
@@ -200,7 +252,7 @@ class GeminiMagics(Magics):
         """The notebook's path as the Jupyter server tells the kernel, else this kernel's session."""
         if self.notebook:
             return self.notebook
-        path = self.shell.user_ns.get("__session__") or os.environ.get("JPY_SESSION_NAME")
+        path = self.notebook_path()
         if path:
             return f"notebook:{path}"
         kernel = getattr(self.shell, "kernel", None)

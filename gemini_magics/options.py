@@ -258,6 +258,7 @@ SUBCOMMANDS = {
     "models": "the models and agents the installed google-genai knows, with descriptions",
     "stores": "the file search stores: names, display names, documents, sizes",
     "store": "store NAME FILE…: create the file search store NAME if needed, upload files (globs too)",
+    "cassette": "what the cassette holds, which cells missed; cassette prune: drop unused entries",
 }
 
 

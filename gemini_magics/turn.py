@@ -189,6 +189,7 @@ def run(
     if result.error:  # the service's own error text may quote the key
         result.error = backend.scrub(result.error)
     result.elapsed = time.monotonic() - started
+    result.backend = backend.label_for(result.id)
     return result
 
 

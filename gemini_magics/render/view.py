@@ -21,10 +21,19 @@ if TYPE_CHECKING:
 EMULATOR_BADGE = "`offline emulator` — simulated answer; set GEMINI_API_KEY to use Gemini"
 
 
+def badge(backend: str) -> str:
+    """The line above an answer that did not come live from Gemini: the emulator's, or a replay's."""
+    if backend == "offline emulator":
+        return EMULATOR_BADGE
+    if backend.startswith("replayed"):
+        return f"`replayed` — {static.escape(backend[len('replayed') :].strip(' ()'))}; no request was sent"
+    return ""
+
+
 def header(result: Result) -> str:
     lines = [f"*Note: {static.escape(note)}*" for note in result.notes]
-    if result.backend == "offline emulator":
-        lines.insert(0, EMULATOR_BADGE)
+    if badge(result.backend):
+        lines.insert(0, badge(result.backend))
     if not statuses.is_success(result.status) and result.status not in (*statuses.RUNNING, statuses.HOP):
         problem = f": {static.escape(result.error)}" if result.error else ""
         said = statuses.words(result.status)  # "Stopped: budget exceeded"
@@ -68,8 +77,8 @@ def markdown(result: Result) -> str:
 def plain(result: Result) -> str:
     """The text/plain form: what a terminal or a text-only reader should see."""
     lines = [note for note in result.notes]
-    if result.backend == "offline emulator":
-        lines.insert(0, "[offline emulator]")
+    if result.backend == "offline emulator" or result.backend.startswith("replayed"):
+        lines.insert(0, f"[{result.backend}]")
     if result.error:
         lines.append(f"{result.status}: {result.error}")
     elif not statuses.is_success(result.status) and result.status not in (*statuses.RUNNING, statuses.HOP):

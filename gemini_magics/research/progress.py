@@ -87,10 +87,10 @@ def running_markdown(state: State, backend: str = "") -> str:
     kernel). It is never updated: nbclient keeps an output's last state and nbval its first, so it says
     nothing that changes (no status, no time) and stays true once the run ended."""
     lines = []
-    if backend == "offline emulator":
-        from ..render.view import EMULATOR_BADGE
+    from ..render.view import badge
 
-        lines.append(EMULATOR_BADGE)
+    if badge(backend):
+        lines.append(badge(backend))
     run = static.code_span(state.interaction_id)
     lines.append(
         f"**Background run** {static.code_span(state.agent)} · {run} — in a running notebook this output is "
@@ -262,7 +262,10 @@ class ProgressWidget:
     # -- pieces -----------------------------------------------------------------------------------------
 
     def _title(self, state: State) -> str:
-        badge = " · offline emulator" if self.tracker.backend.target().label == "offline emulator" else ""
+        label = self.tracker.backend.label_for(state.interaction_id)
+        badge = (
+            f" · {html.escape(label)}" if label == "offline emulator" or label.startswith("replayed") else ""
+        )
         return (
             f"<b>{html.escape(state.agent)}</b> · <code>{html.escape(state.interaction_id)}</code>"
             f" · started {at(state.started)}{badge}"
@@ -298,7 +301,7 @@ class ProgressWidget:
         """The display bundle: this widget's view and its unchanging static fallback."""
         state = self.tracker.snapshot()
         data = {
-            "text/markdown": running_markdown(state, self.tracker.backend.target().label),
+            "text/markdown": running_markdown(state, self.tracker.backend.label_for(state.interaction_id)),
             "text/plain": running_plain(state),
         }
         # No status here either: the saved output keeps what was first displayed.
@@ -333,7 +336,7 @@ def show(tracker: Tracker, show_thoughts: bool = True) -> None:
     if not in_kernel():
         state = tracker.snapshot()
         data = {
-            "text/markdown": running_markdown(state, tracker.backend.target().label),
+            "text/markdown": running_markdown(state, tracker.backend.label_for(state.interaction_id)),
             "text/plain": running_plain(state),
         }
         display(data, raw=True)

@@ -282,11 +282,13 @@ class Tasks:
                 turn.status,
                 turn.model,
                 blocks=[b.TextBlock(turn.answer)],
-                backend=self.backend.target().label,
+                backend=self.backend.label_for(interaction_id),
                 notes=[f"the service no longer returns it ({exc}); this is the text this notebook kept"],
             )
         model = getattr(interaction, "agent", None) or getattr(interaction, "model", None)
-        result = Result(interaction_id, str(interaction.status), model, backend=self.backend.target().label)
+        result = Result(
+            interaction_id, str(interaction.status), model, backend=self.backend.label_for(interaction_id)
+        )
         _absorb(result, interaction)
         if result.error:
             result.error = self.backend.scrub(result.error)

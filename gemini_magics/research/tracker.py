@@ -378,7 +378,7 @@ class Tracker(Observed):
             self.id,
             status,
             self.state.agent,
-            backend=self.backend.target().label,
+            backend=self.backend.label_for(self.id),
             notes=list(self.notes),
         )
 
