@@ -1,7 +1,8 @@
 """``gemini-magics``: open JupyterLab on the example notebooks, run a notebook headless, check autoload.
 
     gemini-magics lab [DIR] [--port N] [--no-browser] [-- JUPYTER LAB ARGS...]
-    gemini-magics run NOTEBOOK [-o OUT | --inplace] [--offline] [--no-widget-state] [--allow-errors]
+    gemini-magics run NOTEBOOK [-o OUT | --inplace] [--offline] [--replay MODE] [--no-widget-state]
+                      [--allow-errors]
     gemini-magics autoload [status|on|off]
 
 Without GEMINI_API_KEY / GOOGLE_API_KEY every answer comes from the offline emulator, in JupyterLab and in
@@ -156,6 +157,9 @@ def run(args: argparse.Namespace) -> int:
     if args.offline:
         for name in KEY_VARIABLES:
             env.pop(name, None)
+    if args.replay:  # the kernel records to / replays from the notebook's cassette
+        env["GEMINI_MAGICS_REPLAY"] = args.replay
+        env.setdefault("GEMINI_MAGICS_CASSETTE", str(cassette_of(source)))
     client = nbclient.NotebookClient(
         nb,
         timeout=args.timeout,
@@ -166,7 +170,12 @@ def run(args: argparse.Namespace) -> int:
         resources={"metadata": {"path": str(source.resolve().parent)}},
     )
     failed = None
-    print(f"Running {source} against {backend_name(args.offline)}", flush=True)
+    against = backend_name(args.offline)
+    if args.replay == "replay":
+        against = f"its cassette {cassette_of(source).name} (replay: nothing is sent)"
+    elif args.replay:
+        against += f", {args.replay} with the cassette {cassette_of(source).name}"
+    print(f"Running {source} against {against}", flush=True)
     try:
         client.execute(env=env)
     except nbclient.exceptions.CellExecutionError as exc:
@@ -181,6 +190,13 @@ def run(args: argparse.Namespace) -> int:
         return 1
     print(f"Wrote {target}")
     return 0
+
+
+def cassette_of(notebook: Path) -> Path:
+    """``NAME.ipynb`` → ``NAME.gemini.jsonl`` beside it (what ``replay.cassette.path_for`` says; not
+    imported, to keep this CLI free of the package's imports)."""
+    name = notebook.name[: -len(".ipynb")] if notebook.name.endswith(".ipynb") else notebook.name
+    return notebook.resolve().with_name(name + ".gemini.jsonl")
 
 
 # -- entry point -----------------------------------------------------------------------------------------
@@ -203,6 +219,11 @@ def parser() -> argparse.ArgumentParser:
     run_p.add_argument("--kernel", help="kernel name (default: the notebook's)")
     run_p.add_argument(
         "--offline", action="store_true", help="ignore API keys: answers come from the offline emulator"
+    )
+    run_p.add_argument(
+        "--replay",
+        choices=("record", "replay", "auto"),
+        help="record to, replay from (no key, nothing sent) or both with the notebook's NAME.gemini.jsonl",
     )
     run_p.add_argument("--allow-errors", action="store_true", help="keep going after a failing cell")
     run_p.add_argument(
