@@ -117,7 +117,7 @@ class GeminiMagics(Magics):
 
         runner = self.runner()
         try:
-            self.prepare_replay(runner)
+            self.prepare_replay(runner, line if cell is None else cell)
             if cell is None:
                 return dispatch(self, runner, line)
             return self._cell(
@@ -137,8 +137,9 @@ class GeminiMagics(Magics):
         except CellError as exc:
             raise UsageError(str(exc)) from None
 
-    def prepare_replay(self, runner: Any) -> None:
-        """Decide this cell's record/replay mode (a key may have been set since) and name the cell."""
+    def prepare_replay(self, runner: Any, text: str) -> None:
+        """Decide this cell's record/replay mode (a key may have been set since) and name the cell by its
+        first words (execution counts are not kept by every runner: nbval's stay at 1)."""
         from . import replay
         from .cell import CellError
 
@@ -168,7 +169,8 @@ class GeminiMagics(Magics):
             recorder.note = policy.note
             runner.backend.replay = recorder
         recorder.mode = policy.mode
-        recorder.cell = f"In [{self.shell.execution_count}]"
+        first = " ".join(text.strip().split("\n", 1)[0].split())
+        recorder.cell = "the cell " + repr(first if len(first) <= 40 else first[:39] + "…")
 
     def cassette_file(self) -> Any:
         """The cassette this notebook records to or replays from (``None``: the path is unknown)."""

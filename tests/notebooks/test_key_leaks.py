@@ -7,7 +7,8 @@ requires a key and accepts only FAKE, so every answer proves the key travelled; 
 Python logging, at DEBUG, to a file per kernel. Then the key (and its base64 forms) is looked for in: every
 output and every error text of every executed notebook, each notebook as written by nbformat (widget state
 included), the chain store's files, the kernels' stdout/stderr and logs, the IPython directory (history)
-and the emulator's own logs (uvicorn and the app, DEBUG, access log on). The figures go to
+the emulator's own logs (uvicorn and the app, DEBUG, access log on), and the cassette each notebook
+recorded beside itself (the kernels run with ``GEMINI_MAGICS_REPLAY=record``). The figures go to
 ``docs/reliability.md`` as ``key_leaks_notebooks``.
 """
 
@@ -75,6 +76,7 @@ def kernel_environment(root: Path, ipython_dir: Path, notebook: Path, log: Path)
         GEMINI_MAGICS_CHAIN_DB=str(root / "chains.sqlite3"),
         GEMINI_MAGICS_AGENT_SECONDS=str(AGENT_SECONDS),  # only the in-kernel emulator's; unused here
         JPY_SESSION_NAME=str(notebook),  # what the Jupyter server tells a kernel: one chain per notebook
+        GEMINI_MAGICS_REPLAY="record",  # and each notebook records its cassette beside it, scanned too
         PYTHONUNBUFFERED="1",
     )
     env[KERNEL_LOG] = str(log)
@@ -221,7 +223,8 @@ def test_no_notebook_leaks_the_key(tmp_path: Path, emulator_log: Any) -> None:
         "key_leaks_notebooks",
         f"All {len(runs)} example notebooks run unchanged by nbclient in real kernels with a fake "
         "GEMINI_API_KEY against a keyed emulator; outputs, error texts, saved notebooks and widget state, "
-        "chain store, kernel stdout/stderr/DEBUG logs, IPython history and emulator logs scanned.",
+        "chain store, recorded cassettes, kernel stdout/stderr/DEBUG logs, IPython history and emulator logs "
+        "scanned.",
     )
     for run in runs:
         for number, cell in enumerate(run.nb.cells):
@@ -243,6 +246,9 @@ def test_no_notebook_leaks_the_key(tmp_path: Path, emulator_log: Any) -> None:
         tally.scan(f"{run.name}: the executed notebook file", run.path.read_bytes())
         for log in run.logs:
             tally.scan(f"{run.name}: kernel {log.suffix[1:]}", log.read_bytes() if log.exists() else b"")
+    cassettes = sorted(work.glob("*.gemini.jsonl"))
+    for cassette in cassettes:
+        tally.scan(f"cassette {cassette.name}", cassette.read_bytes())
     stores = sorted(tmp_path.glob("chains.sqlite3*"))
     for store in stores:
         tally.scan(f"chain store {store.name}", store.read_bytes())
@@ -254,6 +260,7 @@ def test_no_notebook_leaks_the_key(tmp_path: Path, emulator_log: Any) -> None:
     # -- the scan could have found something ----------------------------------------------------------
     failed = {run.name: run.error for run in runs if run.error}
     assert not failed, f"notebooks that failed with a key: {failed}"
+    assert len(cassettes) >= 10 and all(c.stat().st_size > 1000 for c in cassettes), cassettes
     for run in runs:
         # The same cells failed as in the committed run of the offline emulator (the ones meant to).
         committed = nbformat.read(REPO / "notebooks" / run.path.name, as_version=4)
