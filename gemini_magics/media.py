@@ -275,6 +275,9 @@ def upload(backend: Backend, media: Media, poll: float = 1.0, wait: float = 300.
 
         client = backend.client
         name = media.label.partition(" ")[2] or media.label  # "--image big.png" → "big.png"
+        name = (
+            name.replace("\\", "/").rstrip("/").rpartition("/")[2] or name
+        )  # no local path leaves the machine
         config = types.UploadFileConfig(mime_type=media.mime_type, display_name=name[:500])
         file = client.files.upload(file=io.BytesIO(media.data), config=config)
         deadline = time.monotonic() + wait

@@ -124,6 +124,8 @@ def differences(recorded: dict[str, Any], now: dict[str, Any]) -> list[str]:
     """What a user changed between a recorded request and this one, in their words (prompt, model, …)."""
     if recorded.get("path") != now.get("path") or recorded.get("method") != now.get("method"):
         return ["the request"]
+    if "/files" in str(now.get("path")):  # an upload's metadata (name, size, type) or its bytes
+        return ["the uploaded file"]
     old, new = recorded.get("body"), now.get("body")
     if not isinstance(old, dict) or not isinstance(new, dict):
         return ["the uploaded file"] if old != new else ["the query"]

@@ -169,8 +169,7 @@ class Recorder:
                 f"not in the cassette {name} — nothing was recorded at this point of the conversation "
                 f"(a cell added, moved or changed above?); {again}"
             )
-        verb = "differs" if len(nearest) == 1 else "differ"
-        return f"not in the cassette {name} — {' and '.join(nearest)} {verb} from the recording; {again}"
+        return f"not in the cassette {name} — {' and '.join(nearest)} changed since the recording; {again}"
 
     def _learn_headers(self, headers: dict[str, str], prefix: str) -> None:
         url = headers.get("x-goog-upload-url")

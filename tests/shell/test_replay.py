@@ -116,13 +116,13 @@ def test_a_recorded_notebook_replays_without_the_service(
     kernel.run("answers['Paris'] = 30")  # the tool is really called in replay: its result is in the key
     message = failed(kernel.run("%%gemini --tool get_weather\nWhat is the weather in Paris?"), capsys)
     assert message.startswith("failed: the cell 'What is the weather in Paris?': not in the cassette")
-    assert "a tool result differs from the recording" in message
+    assert "a tool result changed since the recording" in message
     kernel.run("%%gemini --new\nName three rivers")
     message = failed(kernel.run("%%gemini\nWhich is the longest?"), capsys)
-    assert "the prompt ('Which is longest?' → 'Which is the longest?') differs from the recording" in message
+    assert "the prompt ('Which is longest?' → 'Which is the longest?') changed since the recording" in message
     assert "replay = 'auto'" in message
     message = failed(kernel.run("%%gemini --new -m gemini-3-pro-preview\nName three rivers"), capsys)
-    assert "the model (gemini-3-flash-preview → gemini-3-pro-preview) differs" in message
+    assert "the model (gemini-3-flash-preview → gemini-3-pro-preview) changed" in message
     report = kernel.line("cassette").data
     assert "**Missed:**" in report and "0 requests sent" in report
 
@@ -166,3 +166,35 @@ def test_the_cassette_is_plain_sorted_and_without_secrets(
     assert [json.loads(line)["seq"] for line in lines[1:]] == [0, 1]  # re-recorded entries keep their place
     assert len(first.splitlines()) == len(lines)
     assert str(tmp_path) not in first and "x-goog-api-key" not in first.lower()
+
+
+def test_files_sent_through_the_files_api_replay_by_content(
+    recorded: Callable[..., Kernel],
+    tmp_path: Path,
+    shell: InteractiveShell,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """An upload (resumable: start, then the bytes) is recorded by the bytes' SHA-256; replayed, the
+    upload and the answer that reads the file come back, and other bytes under the same name miss."""
+    big = tmp_path / "table.csv"
+    big.write_text("city,temp\n" + "Paris,21\n" * 50)
+    server = EmulatorServer()
+    base_url = server.start()
+    settings = ("GeminiMagics.files_api = 'on'", "GeminiMagics.inline_limit = 10")
+    try:
+        kernel = recorded(base_url, "record")
+        for line in settings:
+            shell.run_line_magic("config", line)
+        live = ok(kernel.run(f"%%gemini --new --file {big}\nSummarise the table"))
+    finally:
+        server.stop()
+    cassette = (tmp_path / "nb.gemini.jsonl").read_text()
+    assert "/upload/" in cassette and "Paris,21" not in cassette and str(tmp_path) not in cassette
+    kernel = recorded(base_url, "replay")
+    for line in settings:
+        shell.run_line_magic("config", line)
+    replayed = ok(kernel.run(f"%%gemini --new --file {big}\nSummarise the table"))
+    assert replayed.text == live.text and replayed.backend.startswith("replayed")
+    big.write_text("city,temp\n" + "Oslo,5\n" * 50)
+    message = failed(kernel.run(f"%%gemini --new --file {big}\nSummarise the table"), capsys)
+    assert "not in the cassette nb.gemini.jsonl" in message and "uploaded file" in message
