@@ -198,3 +198,33 @@ def test_files_sent_through_the_files_api_replay_by_content(
     big.write_text("city,temp\n" + "Oslo,5\n" * 50)
     message = failed(kernel.run(f"%%gemini --new --file {big}\nSummarise the table"), capsys)
     assert "not in the cassette nb.gemini.jsonl" in message and "uploaded file" in message
+
+
+def test_mcp_headers_never_reach_the_cassette_and_prune_drops_what_no_cell_used(
+    recorded: Callable[..., Kernel], tmp_path: Path, shell: InteractiveShell
+) -> None:
+    from mcp_testing import McpTestServer
+
+    secret = "sk-mcp-0123456789abcdef"
+    server = EmulatorServer()
+    base_url = server.start()
+    try:
+        with McpTestServer(token=secret) as mcp:
+            kernel = recorded(base_url, "record")
+            kernel.run(f"hdrs = {{'Authorization': 'Bearer {secret}'}}")
+            line = f"%%gemini --new --mcp kb={mcp.url} --mcp-headers hdrs"
+            live = ok(kernel.run(f"{line}\nRead my private_notes on 'launch'"))
+            ok(kernel.run("%%gemini\nThanks, and one more thing?"))
+            cassette = (tmp_path / "nb.gemini.jsonl").read_text()
+            assert (
+                "ship on Friday" in live.text and secret not in cassette and "Authorization" not in cassette
+            )
+            kernel = recorded(base_url, "replay")  # the MCP server still runs: only the headers differ
+            kernel.run("hdrs = {'Authorization': 'Bearer another-token-000'}")
+            replayed = ok(kernel.run(f"{line}\nRead my private_notes on 'launch'"))
+    finally:
+        server.stop()
+    assert replayed.text == live.text and len(mcp.calls) == 1  # replayed: the MCP server was not called again
+    report = kernel.line("cassette prune").data  # the second cell did not run in this kernel
+    assert report.startswith("Pruned 1 unused entries; 1 remain")
+    assert len((tmp_path / "nb.gemini.jsonl").read_text().splitlines()) == 2
