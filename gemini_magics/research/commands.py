@@ -61,13 +61,17 @@ def panel(runner: CellRunner, rest: str) -> Any:
 
 
 def wait(runner: CellRunner, rest: str) -> Any:
-    """Block until a run ends (the newest running one without ID); its result, static. Ctrl-C stops
-    waiting only: the run goes on and nothing is asked of the service."""
+    """Block until a run ends (the newest running one without ID — or, when every run of this kernel has
+    ended, the newest: a run that ended before the cell got to it is not an error, and a replayed one
+    ends at once); its result, static. Ctrl-C stops waiting only: the run goes on, nothing is asked."""
     wanted = _one_id(rest, "wait")
     found = tasks_of(runner)
     tracker = found.find(wanted, running=True)
     if tracker is None and wanted:
         tracker = found.follow(wanted, "?", None, None)  # not started from this notebook: just follow it
+    if tracker is None:
+        ended = found.find(None)
+        tracker = ended if ended is not None and ended.result is not None else None
     if tracker is None:
         raise CellError("no background run is running in this notebook (%gemini tasks lists them)")
     try:

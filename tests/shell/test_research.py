@@ -444,3 +444,12 @@ def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         time.sleep(0.05)
+
+
+def test_wait_after_the_run_ended_returns_its_result(rk: Any) -> None:
+    """A run that ended before ``%gemini wait`` was reached (a fast run, a replayed one) is not an error:
+    the newest run's result is the answer."""
+    run = research(rk, "Tides [emulator: duration=0.3]")
+    finished = run.wait(15)
+    waited = rk.line("wait")
+    assert waited.id == run.id and waited.text == finished.text
