@@ -58,6 +58,8 @@ class Backend:
         self._client: Any = None
         self._client_for: tuple[Any, ...] | None = None
         self.replay: Any = None  # a ``replay.Recorder`` when the notebook records or replays
+        self._async: Any = None
+        self._async_for: tuple[Any, ...] | None = None
         self._emulator: Any = None
         self._lock = threading.Lock()
 
@@ -135,11 +137,23 @@ class Backend:
                 self._client_for = wanted
             return self._client
 
-    def _make_client(self, target: Target, key: str | None, replay: Any = None) -> Any:
+    def async_client(self, attempts: int = 1) -> Any:
+        """A client for ``client.aio`` calls with the SDK's retries set to ``attempts`` (``--map`` retries
+        itself, adaptively); cached like ``client``."""
+        target, key = self.target(), self.key()
+        replay = self.replay if self.replay is not None and self.replay.active else None
+        wanted = (target, key, id(replay), replay.mode if replay else "off", attempts)
+        with self._lock:
+            if self._async is None or self._async_for != wanted:
+                self._async = self._make_client(target, key, replay, attempts)
+                self._async_for = wanted
+            return self._async
+
+    def _make_client(self, target: Target, key: str | None, replay: Any = None, attempts: int = 0) -> Any:
         from google import genai
         from google.genai import types
 
-        retry = types.HttpRetryOptions(attempts=max(1, self.retries + 1))
+        retry = types.HttpRetryOptions(attempts=attempts or max(1, self.retries + 1))
         if replay is not None:
             return self._recording_client(target, key, replay, retry)
         if target.kind == "gemini":
@@ -159,7 +173,7 @@ class Backend:
         from google import genai
         from google.genai import types
 
-        from .replay.transport import make_transport
+        from .replay.transport import make_async_transport, make_transport
 
         sending = replay.mode != "replay"
         if sending and target.kind == "gemini" and not key:
@@ -173,6 +187,7 @@ class Backend:
             base_url=base_url,
             retry_options=retry,
             client_args={"transport": make_transport(replay, sending)},
+            async_client_args={"transport": make_async_transport(replay, sending)},
         )
         return genai.Client(api_key=key or EMULATOR_KEY, http_options=http)
 
@@ -202,6 +217,7 @@ class Backend:
             self._emulator.stop()
             self._emulator = None
         self._client = self._client_for = None
+        self._async = self._async_for = None
 
     # -- calls ---------------------------------------------------------------------------------------
 

@@ -42,6 +42,8 @@ class Defaults:
     aspect_ratio: str = ""
     image_size: str = ""
     service_tier: str = ""
+    map_concurrency: int = 8  # --map: requests at once, and the dollars above which it asks for --yes
+    map_confirm_over: float = 1.0
 
 
 class CellRunner:
@@ -60,6 +62,8 @@ class CellRunner:
             raise CellError(str(exc)) from None
         if not body.strip():
             raise CellError("the cell is empty: write the prompt below %%gemini")
+        if request.map_source:
+            return self.map(request, body, namespace, defaults)
         try:
             parts = interpolate(body, namespace, max_chars=defaults.max_chars)
         except InterpolationError as exc:
@@ -145,6 +149,33 @@ class CellRunner:
         if request.variable:
             namespace[request.variable] = result
         return result
+
+    def map(
+        self, request: options.CellRequest, body: str, namespace: dict[str, Any], defaults: Defaults
+    ) -> Any:
+        """``--map DATA``: the body once per row (``mapping/``); VAR gets the DataFrame (or the handle)."""
+        from .mapping import MapError, MapSettings, run_map
+
+        notes: list[str] = []
+        params = self._params(request, defaults, notes)
+        params.pop("background", None)  # --background runs the job in the background, not each row
+        parse = None
+        try:
+            toolbox = tools.prepare(request, namespace, defaults.max_tool_steps)
+            attached = media.collect(request.images, request.files, namespace)
+            if toolbox is not None:
+                toolbox.apply(params)
+                parse = toolbox.parse
+            if attached:
+                params["input"] = media.blocks(attached, self.backend, defaults.inline_limit, "off")
+            settings = MapSettings(defaults.map_concurrency, defaults.map_confirm_over, self.live)
+            job = (self.backend, self.store.path, self.notebook)
+            value = run_map(*job, request, body, namespace, params, parse, settings)
+        except (tools.ToolError, media.MediaError, BackendError, MapError) as exc:
+            raise CellError(str(exc)) from None
+        if request.variable:
+            namespace[request.variable] = getattr(value, "frame", value)
+        return value
 
     # -- pieces --------------------------------------------------------------------------------------
 

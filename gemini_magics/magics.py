@@ -89,6 +89,12 @@ class GeminiMagics(Magics):
         "",
         help="Cassette file ('' = $GEMINI_MAGICS_CASSETTE, else NOTEBOOK.gemini.jsonl beside the notebook).",
     ).tag(config=True)
+    map_concurrency = Int(
+        8, min=1, max=256, help="--map: requests at once (a cell's --concurrency wins)."
+    ).tag(config=True)
+    map_confirm_over = Float(
+        1.0, min=0.0, help="--map: above this estimated cost in USD a job needs --yes."
+    ).tag(config=True)
     service_tier = CaselessStrEnum(
         ("", *options.SERVICE_TIERS), default_value="", help="flex, standard or priority ('' = service's)."
     ).tag(config=True)
@@ -193,14 +199,15 @@ class GeminiMagics(Magics):
 
     def generation_settings(self) -> dict[str, Any]:
         """The notebook-wide generation controls, for ``Defaults``."""
-        names = ("seed", "top_p", "aspect_ratio", "image_size", "service_tier")
+        names = ("seed", "top_p", "aspect_ratio", "image_size", "service_tier", "map_concurrency")
+        names += ("map_confirm_over",)
         return {name: getattr(self, name) for name in names}
 
     def _cell(self, runner: Any, line: str, cell: str, defaults: Any) -> Any:
         from .cell import CellError
 
         result = runner.run(line, cell, self.shell.user_ns, defaults)
-        if not result.ok:
+        if not getattr(result, "ok", True):  # a --map job's handle has no status yet
             from IPython.display import display
 
             from . import statuses

@@ -11,7 +11,7 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
-from . import mcp_config, speech
+from . import map_flags, mcp_config, speech
 
 THINKING_LEVELS = ("minimal", "low", "medium", "high", "xhigh")
 BUILTIN_TOOLS = ("google_search", "code_execution", "url_context", "google_maps")
@@ -73,6 +73,14 @@ class CellRequest:
     service_tier: str | None = None
     voices: tuple[str, ...] = ()  # --voice: "Name", or "Speaker=Name" for each speaker
     audio_format: str | None = None  # --audio-format: wav, l16, mp3, ogg_opus, alaw, mulaw
+    map_source: str | None = None  # --map DATA and its flags (map_flags.py)
+    into: str | None = None
+    concurrency: int | None = None
+    limit: int | None = None
+    sample: int | None = None
+    fresh: bool = False
+    yes: bool = False
+    store_rows: bool = False
     extras: dict[str, object] = field(default_factory=dict)
 
 
@@ -209,6 +217,7 @@ def _parser() -> _Parser:
         metavar="FORMAT",
         help=f"answer as audio: {', '.join(speech.AUDIO_FORMATS)} (TTS models answer l16 by default)",
     )
+    map_flags.add_arguments(p)
     return p
 
 
@@ -237,6 +246,7 @@ EXAMPLES = """Examples:
   %%gemini -m gemini-3.1-flash-tts-preview --voice Puck     speech, with a player
   %%gemini --seed 7 --top-p 0.9 --stop "###"    reproducible wording, cut at ###
   %%gemini --tool get_weather --tool-choice get_weather
+  %%gemini labels --map reviews --schema Verdict --concurrency 16    one prompt per row
   %gemini What is 2 + 2?           a one-line prompt
 """
 
@@ -320,6 +330,10 @@ def parse(line: str) -> CellRequest:
         raise OptionsError("--new starts a fresh chain; --from branches from an interaction: pick one")
     _check_tools(ns)
     _check_controls(ns)
+    try:
+        map_flags.check(ns)
+    except ValueError as exc:
+        raise OptionsError(str(exc)) from None
     try:  # --voice, --audio-format: checked and normalised by speech.py, which also applies them
         ns.voices, ns.audio_format = speech.check(
             ns.voices or (), ns.audio_format, bool(ns.agent or ns.research), bool(ns.schema)

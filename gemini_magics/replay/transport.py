@@ -129,7 +129,7 @@ class Copy:
             return
         self._closed = True
         try:
-            close = getattr(self.raw, "close", None)
+            close = getattr(self.raw, "close", None) if self.raw is not None else None
             if close is not None:
                 close()
         finally:
@@ -143,3 +143,61 @@ class Copy:
                 self.pending.done(self.status, self.headers, bytes(self._body), streamed=False)
             else:
                 self.pending.failed()  # cut before the body was whole
+
+
+def make_async_transport(recorder: Recorder, send: bool) -> Any:
+    """The same for the SDK's async client (``client.aio``: ``--map`` rows)."""
+    httpx = httpx_module()
+
+    class AsyncReplayTransport(httpx.AsyncBaseTransport):
+        def __init__(self) -> None:
+            self.recorder = recorder
+            self.inner = httpx.AsyncHTTPTransport() if send else None
+
+        async def handle_async_request(self, request: Any) -> Any:
+            body = await request.aread()
+            answer, pending = self.recorder.lookup(request.method, str(request.url), body)
+            if answer is not None:
+                return httpx.Response(
+                    answer.status, headers=answer.headers, content=answer.body, request=request
+                )
+            if self.inner is None:
+                raise httpx.ConnectError("replay: the service is not asked", request=request)
+            assert pending is not None
+            request.headers["accept-encoding"] = "identity"
+            try:
+                response = await self.inner.handle_async_request(request)
+            except Exception:
+                pending.failed()
+                raise
+            headers = {k.lower(): v for k, v in response.headers.items()}
+            streamed = "text/event-stream" in headers.get("content-type", "")
+            copy = Copy(None, pending, response.status_code, headers, streamed)
+            raw = response.stream
+
+            class Stream(httpx.AsyncByteStream):
+                async def __aiter__(self) -> Any:
+                    async for chunk in raw:
+                        copy._take(chunk)
+                        yield chunk
+                    copy._complete = True
+
+                async def aclose(self) -> None:
+                    try:
+                        await raw.aclose()
+                    finally:
+                        copy.close()
+
+            return httpx.Response(
+                response.status_code,
+                headers=response.headers,
+                stream=Stream(),
+                request=request,
+                extensions=response.extensions,
+            )
+
+        async def aclose(self) -> None:
+            if self.inner is not None:
+                await self.inner.aclose()
+
+    return AsyncReplayTransport()

@@ -1,0 +1,238 @@
+"""``%%gemini VAR --map DATA``: the cell's body as a template, one stateless request per row of a table.
+
+This package owns the whole job: which values can be mapped and the DataFrame that comes back
+(``table.py``), the finished rows persisted as they finish so a re-run sends only what is missing
+(``store.py``), the async engine with its adaptive concurrency and capped retries (``engine.py``), the
+job and its handle (``job.py``), its progress widget (``progress.py``) and the cost estimate that is
+checked before anything is sent (``cost.py``). The cell runner hands it the parsed request and the
+request parameters a cell would send; it imports nothing above the backend.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from ..backend import Backend
+from ..interpolate import InterpolationError, interpolate
+from ..options import CellRequest
+from . import cost, table
+from .engine import Engine, Failure, Outcome
+from .job import MapJob
+from .store import MapStore
+
+DEFAULT_CONCURRENCY = 8
+DEFAULT_CONFIRM_OVER = 1.0  # USD
+
+
+class MapError(Exception):
+    """A ``--map`` cell that cannot run; one line."""
+
+
+@dataclass
+class MapSettings:
+    concurrency: int = DEFAULT_CONCURRENCY
+    confirm_over: float = DEFAULT_CONFIRM_OVER
+    live: bool = False  # a front end is there to show the progress widget
+
+
+class MapResult:
+    """What a foreground ``--map`` cell shows: the summary line over the DataFrame (``.frame``)."""
+
+    def __init__(self, job: MapJob, frame: Any, notes: list[str]) -> None:
+        self.job, self.frame, self.notes = job, frame, notes
+        self.ok = True
+        self.status = job.state
+        self.summary = job.summary()
+
+    def __repr__(self) -> str:
+        return f"<MapResult {self.summary}>"
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        lines = [f"**--map** {self.summary} · {self.job.snapshot().line()}"]
+        lines += [f"*Note: {note}*" for note in self.notes]
+        head = self.frame.head(10)
+        plain = "\n".join([self.summary, *self.notes, head.to_string()])
+        markdown = "\n\n".join(
+            [*lines, head.to_markdown() if _has_tabulate() else "```\n" + head.to_string() + "\n```"]
+        )
+        return {"text/plain": plain, "text/markdown": markdown}, {"gemini": {"map_job": self.job.key}}
+
+
+def _has_tabulate() -> bool:
+    try:
+        import tabulate  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def run_map(
+    backend: Backend,
+    store_path: Any,
+    notebook: str,
+    request: CellRequest,
+    body: str,
+    namespace: dict[str, Any],
+    params: dict[str, Any],
+    parse: Any,
+    settings: MapSettings,
+) -> Any:
+    """Start (and in the foreground, finish) the job; the cell's value."""
+    source = request.map_source or ""
+    if source not in namespace:
+        raise MapError(f"--map {source}: no such variable in the notebook")
+    try:
+        data = table.table_of(namespace[source], source)
+    except table.TableError as exc:
+        raise MapError(str(exc)) from None
+    numbers = table.chosen(len(data.rows), request.limit, request.sample)
+    if not numbers:
+        raise MapError(f"--map {source}: it has no rows")
+    base = dict(params)
+    base["store"] = bool(request.store_rows)
+    job_key = _digest({"notebook": notebook, "body": body, "params": base})
+    rows = [(n, _row_params(base, body, namespace, data.rows[n], n, source), "") for n in numbers]
+    rows = [(n, p, _digest(p)) for n, p, _ in rows]
+    mapped = MapStore(store_path)
+    if request.fresh:
+        mapped.forget(job_key)
+    finished = mapped.done(job_key)
+    cached = {
+        n: Outcome(n, text=finished[k][0], usage=finished[k][1], cached=True)
+        for n, _, k in rows
+        if k in finished
+    }
+    todo = [r for r in rows if r[0] not in cached]
+    model = str(base.get("model") or "")
+    estimate = cost.estimate([p["input"] for _, p, _ in todo], model, request.max_tokens)
+    if estimate.usd > settings.confirm_over and not request.yes:
+        raise MapError(
+            f"--map would send {estimate.line()} (more than map_confirm_over = ${settings.confirm_over:g}): "
+            "add --yes to run it, or --limit N / --sample N to try a few rows first"
+        )
+    notes = (
+        [f"{len(cached):,} rows answered by an earlier run of this cell were not sent again"]
+        if cached
+        else []
+    )
+    client = backend.async_client(attempts=1)
+
+    def engine(done: Any) -> Engine:
+        ceiling = request.concurrency or settings.concurrency
+        return Engine(
+            lambda p: client.aio.interactions.create(**p), _reader(parse), _explainer(backend), done, ceiling
+        )
+
+    def finish(job: MapJob) -> Any:
+        mapped.close()
+        return _frame(job, data, numbers, request, parse)
+
+    job = MapJob(job_key, model, todo, engine, mapped, finish, cached)
+    if settings.live:
+        from IPython.display import display
+
+        from .progress import MapProgress
+
+        display(MapProgress(job, f"--map {source}: {len(rows):,} rows"))
+    job.start()
+    if request.background:
+        return job
+    try:
+        job.wait()
+    except KeyboardInterrupt:
+        job.cancel()
+        job.wait()
+        notes.append("stopped with Ctrl-C: the rows that finished are kept; run the cell again for the rest")
+    if job.state == "cancelled" and not any("Ctrl-C" in n for n in notes):
+        notes.append("cancelled: the rows that finished are kept; run the cell again for the rest")
+    if job.error:
+        raise MapError(f"--map {source}: {job.error}")
+    return MapResult(job, job.result, notes)
+
+
+def _row_params(
+    base: dict[str, Any], body: str, namespace: dict[str, Any], row: dict[str, Any], number: int, source: str
+) -> dict[str, Any]:
+    from ..turn import input_blocks
+
+    scope = {**namespace, **{k: v for k, v in row.items() if k.isidentifier()}}
+    try:
+        parts = interpolate(body, scope)
+    except InterpolationError as exc:
+        raise MapError(f"--map {source}, row {number}: {exc}") from None
+    files = base.get("input")
+    blocks = input_blocks(parts)
+    if files:  # --image/--file: the same files before every row's prompt
+        text = [{"type": "text", "text": blocks}] if isinstance(blocks, str) else blocks
+        blocks = [*files, *text]
+    return {**base, "input": blocks}
+
+
+def _digest(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def _reader(parse: Any) -> Any:
+    def read(interaction: Any) -> tuple[str, dict[str, Any]]:
+        from .. import blocks as b
+        from .. import blocks_compat
+
+        status = str(getattr(interaction, "status", "") or "")
+        if status not in ("completed", "idle"):
+            errors = getattr(interaction, "errors", None) or []
+            said = "; ".join(str(getattr(e, "message", "")) for e in errors if getattr(e, "message", ""))
+            raise ValueError(f"{status or 'failed'}: {said or 'no answer'}")
+        steps = blocks_compat.steps_of(interaction)
+        text = "".join(x.text for x in b.from_steps(steps) if isinstance(x, b.TextBlock))
+        usage = interaction.usage.model_dump(exclude_none=True) if interaction.usage is not None else {}
+        if parse is not None:
+            _parsed(parse, text)  # a row whose answer does not fit the schema is an error, kept as such
+        return text, usage
+
+    return read
+
+
+def _parsed(parse: Any, text: str) -> Any:
+    try:
+        return parse(text)
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"the answer does not fit --schema: {first}") from None
+
+
+def _explainer(backend: Backend) -> Any:
+    def explain(exc: BaseException) -> Failure:
+        response = getattr(exc, "raw_response", None) or getattr(exc, "response", None)
+        headers = getattr(response, "headers", None) or {}
+        retry_after = None
+        try:
+            retry_after = float(headers.get("retry-after")) if headers.get("retry-after") else None
+        except (TypeError, ValueError):
+            retry_after = None
+        error = backend.translate(exc)
+        status = error.status or getattr(response, "status_code", None)
+        return Failure(str(error), status, retry_after)
+
+    return explain
+
+
+def _frame(job: MapJob, data: table.Table, numbers: list[int], request: CellRequest, parse: Any) -> Any:
+    answers: dict[int, dict[str, Any]] = {}
+    errors: dict[int, str] = {}
+    column = request.into or "answer"
+    for number, outcome in job.outcomes.items():
+        if outcome.error:
+            errors[number] = outcome.error
+        elif parse is not None:
+            value = _parsed(parse, outcome.text or "")
+            answers[number] = table.flatten(value, "" if request.into is None else column)
+        else:
+            answers[number] = {column: outcome.text}
+    for number in numbers:
+        if number not in job.outcomes:
+            errors[number] = f"not sent: the job was {job.state}; run the cell again to send it"
+    return table.frame(data, numbers, answers, errors)

@@ -1,0 +1,71 @@
+"""Finished rows of ``--map`` jobs, persisted as each one finishes, in the chain store's SQLite file.
+
+A row is keyed by its job (the cell's template and settings) and by its own request (the prompt the row
+made, its model and config): re-running the same cell after a crash, a kernel restart or a Cancel finds
+the rows already answered and sends only the others. Only answers are kept — a row that failed is asked
+again. Each write is its own short transaction (WAL, as the chain store), so a kernel killed mid-job
+loses at most the rows in flight.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS map_rows (
+    job TEXT NOT NULL,
+    row_key TEXT NOT NULL,
+    text TEXT NOT NULL,
+    usage TEXT NOT NULL DEFAULT '{}',
+    finished REAL NOT NULL,
+    PRIMARY KEY (job, row_key)
+)
+"""
+
+
+class MapStore:
+    def __init__(self, path: Path, timeout: float = 30.0) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(self.path), timeout=timeout, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA busy_timeout=30000")
+        with self._db:
+            self._db.execute(SCHEMA)
+
+    def __repr__(self) -> str:
+        return f"<MapStore {self.path.name}>"
+
+    def done(self, job: str) -> dict[str, tuple[str, dict[str, Any]]]:
+        """Row key → (answer text, usage) of every row of ``job`` answered so far."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT row_key, text, usage FROM map_rows WHERE job = ?", (job,)
+            ).fetchall()
+        return {key: (text, json.loads(usage or "{}")) for key, text, usage in rows}
+
+    def put(self, job: str, row_key: str, text: str, usage: dict[str, Any]) -> None:
+        with self._lock, self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO map_rows (job, row_key, text, usage, finished) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (job, row_key, text, json.dumps(usage), time.time()),
+            )
+
+    def forget(self, job: str) -> int:
+        """``--fresh``: drop what earlier runs of ``job`` finished."""
+        with self._lock, self._db:
+            return self._db.execute("DELETE FROM map_rows WHERE job = ?", (job,)).rowcount
+
+    def count(self, job: str) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM map_rows WHERE job = ?", (job,)).fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
