@@ -388,12 +388,12 @@ def _lines_of(sdk_stream: Any) -> Iterator[dict[str, Any]]:
     class) its typed events, slower but correct; older wire shapes made current (``blocks_compat``)."""
     response = getattr(sdk_stream, "response", None)
     if response is not None and hasattr(response, "iter_lines"):
-        yield from blocks_compat.current(_sse_events(response.iter_lines()))
+        yield from blocks_compat.current(sse_events(response.iter_lines()))
     else:
         yield from blocks_compat.current(e.model_dump(mode="json", exclude_none=True) for e in sdk_stream)
 
 
-def _sse_events(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
+def sse_events(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
     data: list[str] = []
     for line in lines:
         if line.startswith("data:"):

@@ -18,7 +18,7 @@ from typing import Any
 from ..backend import Backend
 from ..interpolate import InterpolationError, interpolate
 from ..options import CellRequest
-from . import cost, table
+from . import answer, cost, table
 from .engine import Engine, Failure, Outcome
 from .job import MapJob
 from .store import MapStore
@@ -122,9 +122,7 @@ def run_map(
 
     def engine(done: Any) -> Engine:
         ceiling = request.concurrency or settings.concurrency
-        return Engine(
-            lambda p: client.aio.interactions.create(**p), _reader(parse), _explainer(backend), done, ceiling
-        )
+        return Engine(answer.sender(client), _reader(parse), _explainer(backend), done, ceiling)
 
     def finish(job: MapJob) -> Any:
         mapped.close()
@@ -177,18 +175,11 @@ def _digest(value: Any) -> str:
 
 
 def _reader(parse: Any) -> Any:
-    def read(interaction: Any) -> tuple[str, dict[str, Any]]:
-        from .. import blocks as b
-        from .. import blocks_compat
-
-        status = str(getattr(interaction, "status", "") or "")
-        if status not in ("completed", "idle"):
-            errors = getattr(interaction, "errors", None) or []
-            said = "; ".join(str(getattr(e, "message", "")) for e in errors if getattr(e, "message", ""))
-            raise ValueError(f"{status or 'failed'}: {said or 'no answer'}")
-        steps = blocks_compat.steps_of(interaction)
-        text = "".join(x.text for x in b.from_steps(steps) if isinstance(x, b.TextBlock))
-        usage = interaction.usage.model_dump(exclude_none=True) if interaction.usage is not None else {}
+    def read(reply: Any) -> tuple[str, dict[str, Any]]:
+        said = reply if isinstance(reply, answer.Answer) else answer.of_interaction(reply)
+        if said.status not in ("completed", "idle"):
+            raise ValueError(f"{said.status or 'failed'}: {said.error or 'no answer'}")
+        text, usage = said.text, said.usage
         if parse is not None:
             _parsed(parse, text)  # a row whose answer does not fit the schema is an error, kept as such
         return text, usage

@@ -87,7 +87,8 @@ def test_saved_notebooks_read_well_before_running(open_notebook: Any, lab: Any, 
             if cell.cell_type == "code" and is_prompt(cell.source) and cell.outputs:
                 if "raises-exception" in cell.metadata.get("tags", []):
                     continue
-                badge = nb.outputs(i).locator(".jp-RenderedMarkdown code", has_text="offline emulator")
+                said = re.compile("^(offline emulator|replayed)$")  # 13_replay: replayed emulator answers
+                badge = nb.outputs(i).locator(".jp-RenderedMarkdown code", has_text=said)
                 expect(badge.first, f"{name} cell {i}").to_be_visible()
                 # An image answer shows its image: the PNG rides in the Markdown JupyterLab picks, as a
                 # data URI its sanitizer keeps (an untrusted notebook), not only beside it.

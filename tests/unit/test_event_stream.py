@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from gemini_magics.backend import Backend, EventStream, _sse_events, typed
+from gemini_magics.backend import Backend, EventStream, sse_events, typed
 
 FLASH = "gemini-3-flash-preview"
 WEATHER = {
@@ -120,7 +120,7 @@ def test_sse_framing_matches_the_sdk(payload: bytes) -> None:
     from google.genai._gaos.utils import eventstreaming
 
     response = eventstreaming.httpx.Response(200, content=payload)
-    assert list(_sse_events(response.iter_lines())) == sdk_parse(payload)
+    assert list(sse_events(response.iter_lines())) == sdk_parse(payload)
 
 
 # -- noticing upstream changes --------------------------------------------------------------------------

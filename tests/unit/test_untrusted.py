@@ -382,7 +382,9 @@ class FakeTracker:
 
     def __init__(self, state: State) -> None:
         self.state = state
-        self.backend = SimpleNamespace(target=lambda: SimpleNamespace(label="offline emulator"))
+        self.backend = SimpleNamespace(
+            target=lambda: SimpleNamespace(label="offline emulator"), label_for=lambda _id: "offline emulator"
+        )
         self.timing = SimpleNamespace(quiet_after=0.0)
 
     @property

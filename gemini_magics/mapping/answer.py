@@ -1,0 +1,83 @@
+"""One row's answer, read fast: the row is sent as a stream and its SSE lines parsed by the magics' own
+reader (``backend.sse_events``), not unmarshalled by the SDK.
+
+google-genai 3.6.1 builds new pydantic model classes for every response it unmarshals (about 20 ms of CPU a
+row, measured by ``bench/map_throughput.py``'s profile), which caps a map at a few dozen rows a second on
+one core. The stream carries the same answer, and the magics already read streams this way
+(``backend.EventStream``, pinned by ``tests/unit/test_event_stream.py``). A row whose stream stops at the
+service's decode limit (``requires_continuation``) is sent again without streaming, so the SDK's own
+continuation assembles the long answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import blocks as b
+from .. import blocks_compat
+from ..backend import sse_events
+
+
+@dataclass
+class Answer:
+    status: str
+    text: str = ""
+    usage: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+
+
+def of_events(events: list[dict[str, Any]]) -> Answer:
+    assembler = b.Assembler()
+    said = Answer("in_progress")
+    for event in events:
+        kind = event.get("event_type")
+        info = event.get("interaction") if isinstance(event.get("interaction"), dict) else {}
+        if kind in ("interaction.created", "interaction.completed") and info.get("status"):
+            said.status = str(info["status"])
+            if isinstance(info.get("usage"), dict):
+                said.usage = info["usage"]
+            errors = info.get("errors") if isinstance(info.get("errors"), list) else []
+            said.error = "; ".join(
+                str(e.get("message")) for e in errors if isinstance(e, dict) and e.get("message")
+            )
+        elif kind == "interaction.status_update" and event.get("status"):
+            said.status = str(event["status"])
+        elif kind == "error":
+            error = event.get("error") if isinstance(event.get("error"), dict) else {}
+            said.status, said.error = "failed", str(error.get("message") or "the service reported an error")
+        assembler.feed(event)
+    said.text = "".join(x.text for x in assembler.blocks if isinstance(x, b.TextBlock))
+    return said
+
+
+def of_interaction(interaction: Any) -> Answer:
+    """The same from an SDK ``Interaction`` (the non-streamed fallback)."""
+    status = str(getattr(interaction, "status", "") or "")
+    errors = getattr(interaction, "errors", None) or []
+    error = "; ".join(str(getattr(e, "message", "")) for e in errors if getattr(e, "message", ""))
+    steps = blocks_compat.steps_of(interaction)
+    text = "".join(x.text for x in b.from_steps(steps) if isinstance(x, b.TextBlock))
+    usage = interaction.usage.model_dump(exclude_none=True) if interaction.usage is not None else {}
+    return Answer(status, text, usage, error)
+
+
+def sender(client: Any) -> Callable[[dict[str, Any]], Awaitable[Any]]:
+    async def send(params: dict[str, Any]) -> Any:
+        stream = await client.aio.interactions.create(stream=True, **params)
+        response = getattr(stream, "response", None)
+        if response is None or not hasattr(response, "aiter_lines"):  # an SDK that changed its stream class
+            events = [e.model_dump(mode="json", exclude_none=True) async for e in stream]
+        else:
+            try:
+                lines = [line async for line in response.aiter_lines()]
+            finally:
+                await response.aclose()
+            events = list(blocks_compat.current(sse_events(iter(lines))))
+        said = of_events(events)
+        if said.status == "requires_continuation":  # a long answer: the SDK continues it
+            return await client.aio.interactions.create(**params)
+        return said
+
+    return send
