@@ -170,8 +170,8 @@ def main() -> int:
             f"`python bench/map_throughput.py`: {args.rows:,} rows per run, emulator in its own process, "
             f"each request ~0.2 s (`{LATENCY}`).",
             "",
-            "| concurrency | asyncio loop (rows/s) | `--map` (rows/s) | ratio (goal ≥ 0.9×) | kernel CPU per row |"
-            " peak memory per 10k rows |",
+            "| concurrency | asyncio loop (rows/s) | `--map` (rows/s) | ratio (goal ≥ 0.9×) "
+            "| kernel CPU per row | peak memory per 10k rows |",
             "|---|---|---|---|---|---|",
             *(
                 f"| {n} | {lr:.1f} | {mr:.1f} | **{r:.2f}×** | {c:.2f} ms | {p / 2**20:.1f} MiB |"
