@@ -357,6 +357,8 @@ class Assembler:
         if not isinstance(steps, list):
             return False
         _, start, continued, text_length, cited = self._hop
+        shown, shown_text = self.blocks[start:], _answer_text(self.blocks[start:], continued, text_length)
+        kept = (continued.text, list(continued.citations)) if continued is not None else None
         del self.blocks[start:]
         if continued is not None:
             continued.text, continued.citations = continued.text[:text_length], continued.citations[:cited]
@@ -366,6 +368,12 @@ class Assembler:
         for step in steps:
             if isinstance(step, dict):
                 self.add_step(step)
+        settled = _answer_text(self.blocks[start:], continued, text_length)
+        if shown_text.strip() and shown_text.strip() not in settled:
+            # The whole lacks answer text the stream already showed (a damaged reply): keep what was shown.
+            self.blocks[start:] = shown
+            if continued is not None and kept is not None:
+                continued.text, continued.citations = kept
         return True
 
     @staticmethod
@@ -398,6 +406,13 @@ class Assembler:
                 except ValueError:
                     parsed = {"_raw": raw}
                 block.arguments = parsed if isinstance(parsed, dict) else {"_value": parsed}
+
+
+def _answer_text(blocks: list[Block], continued: TextBlock | None, start: int) -> str:
+    """The answer text of one hop: its text blocks, and what it added to a continued block."""
+    head = continued.text[start:] if continued is not None else ""
+    own = (block.text for block in blocks if isinstance(block, TextBlock) and block is not continued)
+    return head + "".join(own)
 
 
 def from_steps(steps: list[dict[str, Any]]) -> list[Block]:

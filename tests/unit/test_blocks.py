@@ -140,3 +140,39 @@ def test_search_suggestion_entities_are_decoded_once() -> None:
         [{"search_suggestions": '<a href="https://a.example/?q=1&amp;r=2">Phil&#x27;s &lt;b&gt;</a>'}]
     )
     assert [(link.title, link.url) for link in links] == [("Phil's <b>", "https://a.example/?q=1&r=2")]
+
+
+def _settled_stream(whole_steps: list) -> b.Assembler:
+    """A stream that showed an answer, then was settled by an ``interaction.completed`` carrying steps
+    (what a silent resume gets from a ``get``)."""
+    assembler = b.Assembler()
+    events = [
+        {"event_type": "interaction.created", "interaction": {"id": "i1", "status": "in_progress"}},
+        {"event_type": "step.start", "index": 0, "step": {"type": "model_output"}},
+        {"event_type": "step.delta", "index": 0, "delta": {"type": "text", "text": "The lighthouse is red."}},
+        {
+            "event_type": "interaction.completed",
+            "interaction": {"id": "i1", "status": "completed", "steps": whole_steps},
+        },
+    ]
+    for event in events:
+        assembler.feed(event)
+    return assembler
+
+
+def test_a_settled_hop_replaces_what_its_stream_showed() -> None:
+    whole = [
+        {
+            "type": "model_output",
+            "content": [{"type": "text", "text": "The lighthouse is red. It stands tall."}],
+        }
+    ]
+    assembler = _settled_stream(whole)
+    assert [block.text for block in assembler.blocks] == ["The lighthouse is red. It stands tall."]
+
+
+def test_a_settled_hop_missing_the_shown_answer_keeps_what_was_shown() -> None:
+    damaged = [{"content": [{"type": "text", "text": "The lighthouse is red."}]}, {"type": "thought"}]
+    assembler = _settled_stream(damaged)
+    texts = [block.text for block in assembler.blocks if isinstance(block, b.TextBlock)]
+    assert texts == ["The lighthouse is red."]
