@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime
 import statistics
 import sys
 import tempfile
@@ -28,11 +27,11 @@ from pathlib import Path
 from typing import Any
 
 from emulator_process import start_emulator
+from results import append_section, table
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
-RESULTS = Path(__file__).with_name("RESULTS.md")
 LATENCY = "[emulator: deltas=10, rate=50]"
 SLOW = "[emulator: deltas=10, rate=10]"
 BUSY = """
@@ -164,25 +163,28 @@ def main() -> int:
     )
     if not args.no_record:
         lines = [
-            "",
-            f"## --map throughput and overhead ({datetime.date.today().isoformat()})",
-            "",
             f"`python bench/map_throughput.py`: {args.rows:,} rows per run, emulator in its own process, "
             f"each request ~0.2 s (`{LATENCY}`).",
             "",
-            "| concurrency | asyncio loop (rows/s) | `--map` (rows/s) | ratio (goal ≥ 0.9×) "
-            "| kernel CPU per row | peak memory per 10k rows |",
-            "|---|---|---|---|---|---|",
-            *(
-                f"| {n} | {lr:.1f} | {mr:.1f} | **{r:.2f}×** | {c:.2f} ms | {p / 2**20:.1f} MiB |"
-                for n, lr, mr, r, c, p in rows
+            *table(
+                [
+                    "concurrency",
+                    "asyncio loop (rows/s)",
+                    "`--map` (rows/s)",
+                    "ratio (goal ≥ 0.9×)",
+                    "kernel CPU per row",
+                    "peak memory per 10k rows",
+                ],
+                [
+                    [str(n), f"{lr:.1f}", f"{mr:.1f}", f"**{r:.2f}×**", f"{c:.2f} ms", f"{p / 2**20:.1f} MiB"]
+                    for n, lr, mr, r, c, p in rows
+                ],
             ),
             "",
             "A CPU-bound cell while a `--background` map of 2,000 rows (concurrency 8, ~1 s a request) "
             f"ran: **{slowdown:.3f}×** its time alone ({baseline:.3f} s; goal ≤ 1.10×).",
         ]
-        with RESULTS.open("a", encoding="utf-8") as out:
-            out.write("\n".join(lines) + "\n")
+        append_section("--map throughput and overhead", lines)
     return 0
 
 

@@ -1,7 +1,7 @@
 """``gemini-magics``: open JupyterLab on the example notebooks, run a notebook headless, check autoload.
 
     gemini-magics lab [DIR] [--port N] [--no-browser] [-- JUPYTER LAB ARGS...]
-    gemini-magics run NOTEBOOK [-o OUT | --inplace] [--offline] [--replay MODE] [--no-widget-state]
+    gemini-magics run NOTEBOOK... [-o OUT | --inplace] [--offline] [--replay MODE] [--no-widget-state]
                       [--allow-errors]
     gemini-magics autoload [status|on|off]
 
@@ -18,7 +18,8 @@ import shutil
 import sys
 from pathlib import Path
 
-KEY_VARIABLES = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
+from .runner import backend_name
+
 AUTOLOAD_FILE = "ipython_kernel_config.py"
 AUTOLOAD_MARK = "gemini-magics: ``%%gemini`` and ``%gemini`` in every IPython kernel"
 AUTOLOAD_OFF = ("0", "false", "no", "off")
@@ -91,12 +92,6 @@ def default_notebooks() -> Path:
     return Path.cwd()
 
 
-def backend_name(offline: bool = False) -> str:
-    if not offline and any(os.environ.get(name, "").strip() for name in KEY_VARIABLES):
-        return "Gemini (an API key is set in the environment)"
-    return "the offline emulator (no GEMINI_API_KEY): answers are simulated"
-
-
 def lab_command(root: Path, port: int | None, no_browser: bool, extra: list[str]) -> list[str]:
     command = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={root}"]
     if port is not None:
@@ -134,72 +129,9 @@ def lab(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        import nbclient
-        import nbformat
-    except ImportError:
-        print("nbclient is not installed: pip install 'gemini-magics[lab]'", file=sys.stderr)
-        return 1
-    source = Path(args.notebook)
-    if not source.is_file():
-        print(f"no such notebook: {source}", file=sys.stderr)
-        return 1
-    if args.inplace and args.output:
-        print("use either -o/--output or --inplace", file=sys.stderr)
-        return 2
-    target = source if args.inplace else Path(args.output or source.with_suffix(".executed.ipynb"))
-    nb = nbformat.read(source, as_version=4)
-    if not args.widget_state:
-        nb.metadata.pop("widgets", None)  # what an earlier run saved
-    for cell in nb.cells:
-        cell.metadata.pop("execution", None)  # timings an earlier run saved
-    env = dict(os.environ)
-    if args.offline:
-        for name in KEY_VARIABLES:
-            env.pop(name, None)
-    if args.replay:  # the kernel records to / replays from the notebook's cassette
-        env["GEMINI_MAGICS_REPLAY"] = args.replay
-        env.setdefault("GEMINI_MAGICS_CASSETTE", str(cassette_of(source)))
-    client = nbclient.NotebookClient(
-        nb,
-        timeout=args.timeout,
-        kernel_name=args.kernel or nb.metadata.get("kernelspec", {}).get("name", "python3"),
-        allow_errors=args.allow_errors,
-        store_widget_state=args.widget_state,
-        record_timing=False,  # no timestamps in cell metadata: reruns differ only where outputs do
-        resources={"metadata": {"path": str(source.resolve().parent)}},
-    )
-    failed = None
-    against = backend_name(args.offline)
-    if args.replay == "replay":
-        against = f"its cassette {cassette_of(source).name} (replay: nothing is sent)"
-    elif args.replay:
-        against += f", {args.replay} with the cassette {cassette_of(source).name}"
-    print(f"Running {source} against {against}", flush=True)
-    try:
-        client.execute(env=env)
-    except nbclient.exceptions.CellExecutionError as exc:
-        failed = exc
-    except nbclient.exceptions.CellTimeoutError as exc:
-        failed = exc
-    target.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, target)
-    if failed is not None:
-        first = str(failed).strip().splitlines()
-        print(f"A cell failed; what ran is saved in {target}\n" + "\n".join(first[-12:]), file=sys.stderr)
-        return 1
-    print(f"Wrote {target}")
-    return 0
+    from .runner import run as run_notebooks
 
-
-def cassette_of(notebook: Path) -> Path:
-    """``NAME.ipynb`` → ``NAME.gemini.jsonl`` beside it (what ``replay.cassette.path_for`` says; not
-    imported, to keep this CLI free of the package's imports)."""
-    name = notebook.name[: -len(".ipynb")] if notebook.name.endswith(".ipynb") else notebook.name
-    return notebook.resolve().with_name(name + ".gemini.jsonl")
-
-
-# -- entry point -----------------------------------------------------------------------------------------
+    return run_notebooks(args)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -211,8 +143,10 @@ def parser() -> argparse.ArgumentParser:
     lab_p.add_argument("--port", type=int, help="port for JupyterLab (default: 8888 or the next free one)")
     lab_p.add_argument("--no-browser", action="store_true", help="do not open a web browser")
 
-    run_p = sub.add_parser("run", help="execute a notebook headless (nbclient) and save the executed copy")
-    run_p.add_argument("notebook")
+    run_p = sub.add_parser(
+        "run", help="execute notebooks headless (nbclient, a fresh kernel each) and save the executed copies"
+    )
+    run_p.add_argument("notebook", nargs="+", help="one or more notebooks, run one after another")
     run_p.add_argument("-o", "--output", help="the executed copy (default: NAME.executed.ipynb)")
     run_p.add_argument("--inplace", action="store_true", help="overwrite the notebook with the executed copy")
     run_p.add_argument("--timeout", type=int, default=600, help="seconds one cell may take (default 600)")

@@ -169,6 +169,37 @@ def test_run_reports_a_failing_cell_and_keeps_what_ran(
     assert not saved.cells[2].outputs  # the run stopped at the failing cell
 
 
+def test_run_takes_several_notebooks_each_in_its_own_kernel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each notebook gets a fresh kernel (nothing leaks from one to the next), its own working directory,
+    and a failing one does not stop the others; the exit status says something failed."""
+    monkeypatch.setenv("GEMINI_MAGICS_CHAIN_DB", str(tmp_path / "chains.sqlite3"))
+    (tmp_path / "b").mkdir()
+    first = write_notebook(tmp_path / "a.ipynb", ["import os, sys\nleaked = 42\nprint(os.getpid())"])
+    broken = write_notebook(tmp_path / "b" / "broken.ipynb", ["1 / 0"])
+    chat = write_notebook(
+        tmp_path / "b" / "chat.ipynb",
+        [
+            "import os\nprint(os.getpid(), os.path.basename(os.getcwd()), 'leaked' in globals())",
+            "%load_ext gemini_magics",
+            "%%gemini --no-stream\nHi, my name is Phil.",
+        ],
+    )
+    assert cli.main(["run", str(first), str(broken), str(chat), "--offline"]) == 1
+    shown = capsys.readouterr()
+    assert "1 of 3 notebooks failed: broken.ipynb" in shown.err
+    assert shown.out.count("Wrote ") == 2
+    pid = load(tmp_path / "a.executed.ipynb").cells[0].outputs[0].text.strip()
+    other, folder, leaked = load(tmp_path / "b" / "chat.executed.ipynb").cells[0].outputs[0].text.split()
+    assert other != pid and folder == "b" and leaked == "False"
+    answer = load(tmp_path / "b" / "chat.executed.ipynb").cells[2].outputs[0].data["text/markdown"]
+    assert "Phil" in answer
+    assert failures(load(tmp_path / "b" / "broken.executed.ipynb").cells[0])
+    assert cli.main(["run", str(first), str(chat), "-o", "x.ipynb"]) == 2
+    assert "-o/--output names one notebook" in capsys.readouterr().err
+
+
 def test_run_and_lab_refuse_what_does_not_exist(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["run", str(tmp_path / "missing.ipynb")]) == 1
     assert cli.main(["lab", str(tmp_path / "missing")]) == 1

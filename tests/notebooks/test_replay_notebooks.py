@@ -20,7 +20,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from gemini_magics import cli
+from gemini_magics import cli, runner
 
 REPO = Path(__file__).resolve().parents[2]
 SANITIZE = Path(__file__).with_name("sanitize.cfg")
@@ -70,6 +70,6 @@ def test_a_recorded_notebook_passes_strict_nbval_from_its_cassette_alone(tmp_pat
 
 
 def test_the_cli_names_the_cassette(tmp_path: Path) -> None:
-    assert cli.cassette_of(tmp_path / "analysis.ipynb") == tmp_path.resolve() / "analysis.gemini.jsonl"
+    assert runner.cassette_of(tmp_path / "analysis.ipynb") == tmp_path.resolve() / "analysis.gemini.jsonl"
     args = cli.parser().parse_args(["run", "x.ipynb", "--replay", "auto"])
     assert args.replay == "auto"
