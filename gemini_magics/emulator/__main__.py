@@ -39,6 +39,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="stored interactions expire this long after they finish",
     )
     parser.add_argument(
+        "--batch-rate",
+        type=float,
+        default=None,
+        metavar="PER_SECOND",
+        help="Batch API requests answered a second (default: $GEMINI_EMULATOR_BATCH_RATE, else 20)",
+    )
+    parser.add_argument(
         "--fault",
         action="append",
         default=[],
@@ -62,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         agent_seconds=args.agent_seconds,
         expire_after=args.expire_after,
         faults=faults,
+        batch_rate=args.batch_rate,
     )
     import uvicorn
 

@@ -25,6 +25,7 @@ from starlette.routing import Route
 
 from . import (
     agent_config,
+    batches,
     catalog,
     continuation,
     directives,
@@ -54,6 +55,7 @@ class Settings:
     agent_seconds: float = 20.0
     expire_after: float | None = None
     faults: dict[str, str] = field(default_factory=dict)
+    batch_rate: float | None = None  # batch requests answered a second; None: batches.DEFAULT_RATE
 
 
 class ApiError(Exception):
@@ -110,6 +112,7 @@ class Emulator:
             ]
         self.files = filestore.FileService()  # the Files API and file search stores (files.py)
         routes += files.routes(self.files, self.settings)
+        routes += batches.routes(self.files, self.settings)  # the Batch API (batches.py)
         routes.append(Route("/emulator/health", self.health, methods=["GET"]))
         routes.append(Route("/emulator/expire", self.expire_route, methods=["POST"]))
         self.app = Starlette(
@@ -254,13 +257,7 @@ class Emulator:
             return
         self._fault_counts[key] = done + 1
         headers = {"Retry-After": wanted.get("retry_after", "1")} if code == 429 else {}
-        messages = {
-            429: "Resource has been exhausted (e.g. check quota).",
-            500: "An internal error has occurred. Please retry or report in "
-            "https://developers.generativeai.google/guide/troubleshooting",
-            503: "The model is overloaded. Please try again later.",
-        }
-        raise ApiError(code, messages.get(code, f"Injected error {code}."), headers)
+        raise ApiError(code, errors.message(code), headers)
 
     def _admit(self, body: dict[str, Any], wanted: dict[str, str], is_legacy: bool) -> tuple[Record, Turn]:
         """Apply the service's rules to a create request; a new record and the turn for its behaviour."""
@@ -321,14 +318,9 @@ class Emulator:
     def _admit_model(body: dict[str, Any], model: str) -> None:
         if body.get("agent_config"):
             raise ApiError(400, "'agent_config' can only be used with an 'agent'; use 'generation_config'.")
-        if catalog.is_deprecated(model):
-            raise ApiError(
-                404, f"Model '{model}' not found: it is deprecated. Did you mean 'gemini-3-flash-preview'?"
-            )
-        if model not in catalog.models():
-            guess = difflib.get_close_matches(model, sorted(catalog.models()), n=1, cutoff=0.5)
-            hint = f" Did you mean '{guess[0]}'?" if guess else ""
-            raise ApiError(404, f"Model '{model}' not found.{hint}")
+        problem = catalog.model_problem(model)
+        if problem:
+            raise ApiError(404, problem)
 
     @staticmethod
     def _admit_agent(body: dict[str, Any], agent: str, background: bool) -> None:

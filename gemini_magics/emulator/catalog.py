@@ -6,6 +6,7 @@ keeps the emulator current without editing this file.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import typing
 
@@ -48,3 +49,14 @@ def agents() -> frozenset[str]:
 
 def is_deprecated(model_id: str) -> bool:
     return model_id.startswith(DEPRECATED_PREFIXES) and model_id not in models()
+
+
+def model_problem(model_id: str) -> str | None:
+    """Why the service answers 404 for ``model_id`` (deprecated, or unknown with a guess), or None."""
+    if is_deprecated(model_id):
+        return f"Model '{model_id}' not found: it is deprecated. Did you mean 'gemini-3-flash-preview'?"
+    if model_id in models():
+        return None
+    guess = difflib.get_close_matches(model_id, sorted(models()), n=1, cutoff=0.5)
+    hint = f" Did you mean '{guess[0]}'?" if guess else ""
+    return f"Model '{model_id}' not found.{hint}"

@@ -107,16 +107,7 @@ class FileRoutes:
     def _authorize(self, request: Request) -> None:
         if "upload_id" in request.query_params:  # a resumable upload's URL is its credential (the service)
             return
-        key = request.headers.get("x-goog-api-key") or request.query_params.get("key")
-        if self.settings.require_key and not key:
-            raise FilesError(
-                401,
-                "UNAUTHENTICATED",
-                "Method doesn't allow unregistered callers (callers without established identity). "
-                "Please use API Key or other form of API consumer identity to call this API.",
-            )
-        if self.settings.api_keys and key and key not in self.settings.api_keys:
-            raise FilesError(400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key.")
+        check_key(request, self.settings)
 
     # -- uploads ------------------------------------------------------------------------------------------
 
@@ -225,7 +216,7 @@ class FileRoutes:
     async def list_files(self, request: Request) -> Response:
         base = str(request.base_url)
         files = [f.resource(base) for f in sorted(self.service.files.values(), key=lambda f: -f.created)]
-        return _page(request, "files", files, default=10, most=100)
+        return page(request, "files", files, default=10, most=100)
 
     async def get_file(self, request: Request) -> Response:
         return JSONResponse(self.service.file(request.path_params["id"]).resource(str(request.base_url)))
@@ -255,7 +246,7 @@ class FileRoutes:
 
     async def list_stores(self, request: Request) -> Response:
         stores = [s.resource() for s in sorted(self.service.stores.values(), key=lambda s: -s.created)]
-        return _page(request, "fileSearchStores", stores, default=10, most=20)
+        return page(request, "fileSearchStores", stores, default=10, most=20)
 
     async def get_store(self, request: Request) -> Response:
         return JSONResponse(self.service.store(_store_name(request)).resource())
@@ -291,7 +282,7 @@ class FileRoutes:
     async def list_documents(self, request: Request) -> Response:
         store = self.service.store(_store_name(request))
         docs = [d.resource() for d in sorted(store.documents.values(), key=lambda d: -d.created)]
-        return _page(request, "documents", docs, default=10, most=20)
+        return page(request, "documents", docs, default=10, most=20)
 
     async def get_document(self, request: Request) -> Response:
         return JSONResponse(self.service.document(_document_name(request))[1].resource())
@@ -300,6 +291,20 @@ class FileRoutes:
         store, document = self.service.document(_document_name(request))
         del store.documents[document.name]
         return JSONResponse({})
+
+
+def check_key(request: Request, settings: KeySettings) -> None:
+    """The API key rules of the Interactions routes (``app._authorize``), with the classic error body."""
+    key = request.headers.get("x-goog-api-key") or request.query_params.get("key")
+    if settings.require_key and not key:
+        raise FilesError(
+            401,
+            "UNAUTHENTICATED",
+            "Method doesn't allow unregistered callers (callers without established identity). "
+            "Please use API Key or other form of API consumer identity to call this API.",
+        )
+    if settings.api_keys and key and key not in settings.api_keys:
+        raise FilesError(400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key.")
 
 
 def _store_name(request: Request) -> str:
@@ -342,7 +347,7 @@ async def _json_body(request: Request) -> dict[str, Any]:
     return camel(body)
 
 
-def _page(request: Request, key: str, items: list[dict[str, Any]], default: int, most: int) -> Response:
+def page(request: Request, key: str, items: list[dict[str, Any]], default: int, most: int) -> Response:
     """One page of a list reply; ``pageToken`` is opaque to clients (here: the offset)."""
     query = request.query_params
     size = int(query["pageSize"]) if query.get("pageSize", "").isdigit() else default
