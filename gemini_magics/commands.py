@@ -125,9 +125,20 @@ def _history(magics: GeminiMagics, runner: CellRunner, rest: str) -> Any:
 
 
 def _tasks(magics: GeminiMagics, runner: CellRunner, rest: str) -> Any:
+    from IPython.display import display
+
+    from .mapping.batch import tasks_markdown
+    from .mapping.store import MapStore
     from .research import commands
 
-    return commands.tasks(runner, rest)
+    commands.tasks(runner, rest)
+    store = MapStore(runner.store.path)
+    try:
+        text = tasks_markdown(store, runner.notebook)
+    finally:
+        store.close()
+    if text:
+        display({"text/markdown": text, "text/plain": text}, raw=True)
 
 
 def _panel(magics: GeminiMagics, runner: CellRunner, rest: str) -> Any:

@@ -19,6 +19,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fresh", action="store_true", help="--map: ignore the rows an earlier run finished")
     p.add_argument("--yes", action="store_true", help="--map: run even above map_confirm_over USD")
     p.add_argument("--store", dest="store_rows", action="store_true", help="--map: store every row's answer")
+    p.add_argument(
+        "--batch", action="store_true", help="--map: one Batch API job (batch prices, returns at once)"
+    )
 
 
 def check(ns: argparse.Namespace) -> None:
@@ -32,6 +35,7 @@ def check(ns: argparse.Namespace) -> None:
             ("--fresh", ns.fresh),
             ("--yes", ns.yes),
             ("--store", ns.store_rows),
+            ("--batch", ns.batch),
         ):
             if used:
                 raise ValueError(f"{flag} applies to --map")
@@ -45,6 +49,10 @@ def check(ns: argparse.Namespace) -> None:
     for flag, value in (("--limit", ns.limit), ("--sample", ns.sample)):
         if value is not None and value <= 0:
             raise ValueError(f"{flag} must be a positive number of rows")
+    if ns.batch and ns.concurrency is not None:
+        raise ValueError("--batch runs on the service's own engine: --concurrency does not apply")
+    if ns.batch and ns.store_rows:
+        raise ValueError("--batch requests are not stored interactions: --store does not apply")
     if ns.limit is not None and ns.sample is not None:
         raise ValueError("--limit and --sample both choose rows: pick one")
     if not ns.store and ns.store_rows:

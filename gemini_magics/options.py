@@ -81,6 +81,7 @@ class CellRequest:
     fresh: bool = False
     yes: bool = False
     store_rows: bool = False
+    batch: bool = False
     extras: dict[str, object] = field(default_factory=dict)
 
 

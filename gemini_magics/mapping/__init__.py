@@ -18,7 +18,7 @@ from typing import Any
 from ..backend import Backend
 from ..interpolate import InterpolationError, interpolate
 from ..options import CellRequest
-from . import answer, cost, table
+from . import answer, batch, cost, table
 from .engine import Engine, Failure, Outcome
 from .job import MapJob
 from .store import MapStore
@@ -107,7 +107,8 @@ def run_map(
     }
     todo = [r for r in rows if r[0] not in cached]
     model = str(base.get("model") or "")
-    estimate = cost.estimate([p["input"] for _, p, _ in todo], model, request.max_tokens)
+    factor = cost.BATCH_DISCOUNT if request.batch else 1.0
+    estimate = cost.estimate([p["input"] for _, p, _ in todo], model, request.max_tokens, factor)
     if estimate.usd > settings.confirm_over and not request.yes:
         raise MapError(
             f"--map would send {estimate.line()} (more than map_confirm_over = ${settings.confirm_over:g}): "
@@ -118,25 +119,37 @@ def run_map(
         if cached
         else []
     )
+    if request.batch:
+        for _, row_params, _ in todo:
+            try:
+                batch.request_of(row_params)
+            except batch.BatchError as exc:
+                raise MapError(str(exc)) from None
     client = backend.async_client(attempts=1)
+    label = f"gemini-magics --map {source}: {len(rows):,} rows ({notebook.rsplit('/', 1)[-1]})"
 
-    def engine(done: Any) -> Engine:
+    def engine(done: Any) -> Any:
+        if request.batch:
+            return batch.BatchEngine(client, mapped, job_key, todo, notebook, label, _reader(parse), done)
         ceiling = request.concurrency or settings.concurrency
         return Engine(answer.sender(client), _reader(parse), _explainer(backend), done, ceiling)
 
     def finish(job: MapJob) -> Any:
         mapped.close()
-        return _frame(job, data, numbers, request, parse)
+        frame = _frame(job, data, numbers, request, parse)
+        if request.batch and request.variable and namespace.get(request.variable) is job:
+            namespace[request.variable] = frame  # the batch ended: VAR becomes its DataFrame
+        return frame
 
-    job = MapJob(job_key, model, todo, engine, mapped, finish, cached)
+    job = MapJob(job_key, model, todo, engine, mapped, finish, cached, factor)
     if settings.live:
         from IPython.display import display
 
         from .progress import MapProgress
 
-        display(MapProgress(job, f"--map {source}: {len(rows):,} rows"))
+        display(MapProgress(job, f"--map {source}{' --batch' if request.batch else ''}: {len(rows):,} rows"))
     job.start()
-    if request.background:
+    if request.background or request.batch:
         return job
     try:
         job.wait()

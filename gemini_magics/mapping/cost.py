@@ -25,6 +25,7 @@ PRICES: dict[str, tuple[float, float]] = {
 CHARS_PER_TOKEN = 4
 IMAGE_TOKENS = 258
 OUTPUT_GUESS = 256
+BATCH_DISCOUNT = 0.5  # the Batch API's prices are half the interactive ones
 
 
 @dataclass(frozen=True)
@@ -58,15 +59,17 @@ def tokens_of(blocks: Any) -> int:
     return max(1, total)
 
 
-def estimate(inputs: list[Any], model: str, max_tokens: int | None) -> Estimate:
+def estimate(inputs: list[Any], model: str, max_tokens: int | None, factor: float = 1.0) -> Estimate:
+    """``factor``: ``BATCH_DISCOUNT`` for a ``--batch`` job."""
     input_tokens = sum(tokens_of(i) for i in inputs)
     output_tokens = len(inputs) * (max_tokens or OUTPUT_GUESS)
-    return Estimate(len(inputs), input_tokens, output_tokens, spent(model, input_tokens, output_tokens))
+    usd = spent(model, input_tokens, output_tokens, factor)
+    return Estimate(len(inputs), input_tokens, output_tokens, usd)
 
 
-def spent(model: str, input_tokens: int, output_tokens: int) -> float:
+def spent(model: str, input_tokens: int, output_tokens: int, factor: float = 1.0) -> float:
     inp, out = price(model)
-    return (input_tokens * inp + output_tokens * out) / 1_000_000
+    return factor * (input_tokens * inp + output_tokens * out) / 1_000_000
 
 
 def usage_tokens(usage: dict[str, Any]) -> tuple[int, int]:

@@ -35,6 +35,7 @@ class Snapshot:
     usd: float
     elapsed: float
     state: str  # running, completed, cancelled, failed
+    remote: str = ""  # a --batch job's state on the service
 
     @property
     def rate(self) -> float:
@@ -48,7 +49,9 @@ class Snapshot:
 
     def line(self) -> str:
         parts = [f"{self.done:,}/{self.total:,} rows"]
-        if self.state == "running":
+        if self.remote and self.state == "running":
+            parts.append(f"{self.remote} (answers come when the job ends)")
+        elif self.state == "running":
             parts.append(f"{self.rate:,.1f} rows/s")
             if self.eta is not None:
                 parts.append(f"ETA {int(self.eta) // 60}:{int(self.eta) % 60:02d}")
@@ -75,8 +78,9 @@ class MapJob:
         store: MapStore,
         finish: Callable[[MapJob], Any],
         cached: dict[int, Outcome],
+        price_factor: float = 1.0,
     ) -> None:
-        self.key, self.model = job_key, model
+        self.key, self.model, self.price_factor = job_key, model, price_factor
         self.total = len(rows) + len(cached)
         self.outcomes: dict[int, Outcome] = dict(cached)
         self._keys = {number: key for number, _, key in rows}
@@ -88,6 +92,8 @@ class MapJob:
         for outcome in cached.values():
             self._count(outcome)
         self.engine = engine_factory(self._row_done)
+        if hasattr(self.engine, "notify"):  # a --batch engine: its state on the service changes too
+            self.engine.notify = self._notify
         self.state = "running"
         self.error: str | None = None
         self.result: Any = None  # the DataFrame, once the job ended
@@ -98,7 +104,8 @@ class MapJob:
         self._finished = threading.Event()
 
     def __repr__(self) -> str:
-        return f"<MapJob {self.snapshot().line()}>"
+        name = getattr(self.engine, "name", None)
+        return f"<MapJob {self.snapshot().line()}{f' · {name}' if name else ''}>"
 
     # -- control ---------------------------------------------------------------------------------------
 
@@ -186,9 +193,10 @@ class MapJob:
             throttled=self.engine.limiter.throttled,
             input_tokens=inp,
             output_tokens=out,
-            usd=cost.spent(self.model, inp, out),
+            usd=cost.spent(self.model, inp, out, self.price_factor),
             elapsed=end - self._started,
             state=self.state,
+            remote=str(getattr(self.engine, "remote", "") or ""),
         )
 
     def summary(self) -> str:

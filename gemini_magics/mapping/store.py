@@ -24,6 +24,15 @@ CREATE TABLE IF NOT EXISTS map_rows (
     usage TEXT NOT NULL DEFAULT '{}',
     finished REAL NOT NULL,
     PRIMARY KEY (job, row_key)
+);
+CREATE TABLE IF NOT EXISTS map_batches (
+    job TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    row_keys TEXT NOT NULL,
+    notebook TEXT NOT NULL,
+    label TEXT NOT NULL,
+    submitted REAL NOT NULL,
+    state TEXT NOT NULL DEFAULT 'running'
 )
 """
 
@@ -36,7 +45,7 @@ class MapStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA busy_timeout=30000")
         with self._db:
-            self._db.execute(SCHEMA)
+            self._db.executescript(SCHEMA)
 
     def __repr__(self) -> str:
         return f"<MapStore {self.path.name}>"
@@ -60,11 +69,48 @@ class MapStore:
     def forget(self, job: str) -> int:
         """``--fresh``: drop what earlier runs of ``job`` finished."""
         with self._lock, self._db:
+            self._db.execute("DELETE FROM map_batches WHERE job = ?", (job,))
             return self._db.execute("DELETE FROM map_rows WHERE job = ?", (job,)).rowcount
 
     def count(self, job: str) -> int:
         with self._lock:
             return int(self._db.execute("SELECT COUNT(*) FROM map_rows WHERE job = ?", (job,)).fetchone()[0])
+
+    # -- --batch jobs: their names, stored the moment they are created --------------------------------
+
+    def batch_of(self, job: str) -> tuple[str, list[str]] | None:
+        """The name and row keys (in request order) of ``job``'s batch still to collect, if any."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT name, row_keys FROM map_batches WHERE job = ? AND state = 'running'", (job,)
+            ).fetchone()
+        return (row[0], json.loads(row[1])) if row else None
+
+    def put_batch(self, job: str, name: str, row_keys: list[str], notebook: str, label: str) -> None:
+        with self._lock, self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO map_batches (job, name, row_keys, notebook, label, submitted, state) "
+                "VALUES (?, ?, ?, ?, ?, ?, 'running')",
+                (job, name, json.dumps(row_keys), notebook, label, time.time()),
+            )
+
+    def end_batch(self, job: str, state: str) -> None:
+        """The batch ended and its answers are in ``map_rows``: nothing left to collect."""
+        with self._lock, self._db:
+            self._db.execute("UPDATE map_batches SET state = ? WHERE job = ?", (state, job))
+
+    def batches(self, notebook: str) -> list[tuple[str, str, int, float, str]]:
+        """(name, label, rows, submitted, state) of the notebook's batch jobs, newest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT name, label, row_keys, submitted, state FROM map_batches WHERE notebook = ? "
+                "ORDER BY submitted DESC",
+                (notebook,),
+            ).fetchall()
+        return [
+            (name, label, len(json.loads(keys)), submitted, state)
+            for name, label, keys, submitted, state in rows
+        ]
 
     def close(self) -> None:
         with self._lock:
