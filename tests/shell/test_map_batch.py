@@ -110,3 +110,16 @@ def test_what_a_batch_refuses_is_one_line(mk: Any, capsys: pytest.CaptureFixture
     failed(mk.run("%%gemini --map rows --batch --tools google_search\nHi {text}"), capsys, "--tools, --mcp")
     failed(mk.run("%%gemini --map rows --batch --concurrency 4\nHi {text}"), capsys, "--concurrency does not")
     failed(mk.run("%%gemini --batch\nHi"), capsys, "--batch applies to --map")
+
+
+def test_a_batch_is_recorded_and_replayed(mk: Any, tmp_path: Any) -> None:
+    mk.run(f"%config GeminiMagics.cassette = {str(tmp_path / 'nb.gemini.jsonl')!r}")
+    mk.run("%config GeminiMagics.replay = 'record'")
+    mk.run("cities = ['Paris', 'Oslo', 'Lima']")
+    live = handle_of(mk.run("%%gemini v --map cities --schema Verdict --batch\nRate {text}")).wait(60)
+    mk.run("%config GeminiMagics.replay = 'replay'")
+    mk.run(f"%config GeminiMagics.chain_db = {str(tmp_path / 'other.sqlite3')!r}")  # no stored rows or job
+    mk.run(SETUP)
+    mk.run("cities = ['Paris', 'Oslo', 'Lima']")
+    replayed = handle_of(mk.run("%%gemini v --map cities --schema Verdict --batch\nRate {text}")).wait(60)
+    pd.testing.assert_frame_equal(live, replayed)
