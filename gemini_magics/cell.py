@@ -155,6 +155,7 @@ class CellRunner:
     ) -> Any:
         """``--map DATA``: the body once per row (``mapping/``); VAR gets the DataFrame (or the handle)."""
         from .mapping import MapError, MapSettings, run_map
+        from .render import static, view
 
         notes: list[str] = []
         params = self._params(request, defaults, notes)
@@ -168,7 +169,10 @@ class CellRunner:
                 parse = toolbox.parse
             if attached:
                 params["input"] = media.blocks(attached, self.backend, defaults.inline_limit, "off")
-            settings = MapSettings(defaults.map_concurrency, defaults.map_confirm_over, self.live)
+            badge = view.badge(self.backend.target().label)
+            settings = MapSettings(
+                defaults.map_concurrency, defaults.map_confirm_over, self.live, badge, static.escape
+            )
             job = (self.backend, self.store.path, self.notebook)
             value = run_map(*job, request, body, namespace, params, parse, settings)
         except (tools.ToolError, media.MediaError, BackendError, MapError) as exc:

@@ -36,13 +36,18 @@ class MapSettings:
     concurrency: int = DEFAULT_CONCURRENCY
     confirm_over: float = DEFAULT_CONFIRM_OVER
     live: bool = False  # a front end is there to show the progress widget
+    badge: str = ""  # the line above answers that did not come live from Gemini (the emulator's)
+    escape: Any = None  # literal text in Markdown (the render package's): answers are untrusted
 
 
 class MapResult:
     """What a foreground ``--map`` cell shows: the summary line over the DataFrame (``.frame``)."""
 
-    def __init__(self, job: MapJob, frame: Any, notes: list[str]) -> None:
-        self.job, self.frame, self.notes = job, frame, notes
+    def __init__(
+        self, job: MapJob, frame: Any, notes: list[str], badge: str = "", escape: Any = None
+    ) -> None:
+        self.job, self.frame, self.notes, self.badge = job, frame, notes, badge
+        self.escape = escape or (lambda text: text)
         self.ok = True
         self.status = job.state
         self.summary = job.summary()
@@ -51,14 +56,23 @@ class MapResult:
         return f"<MapResult {self.summary}>"
 
     def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-        lines = [f"**--map** {self.summary} · {self.job.snapshot().line()}"]
+        lines = [self.badge] if self.badge else []
+        lines.append(f"**--map** {self.summary} · {self.job.snapshot().line()}")
         lines += [f"*Note: {note}*" for note in self.notes]
         head = self.frame.head(10)
         plain = "\n".join([self.summary, *self.notes, head.to_string()])
-        markdown = "\n\n".join(
-            [*lines, head.to_markdown() if _has_tabulate() else "```\n" + head.to_string() + "\n```"]
-        )
+        markdown = "\n\n".join([*lines, self._table(head)])
         return {"text/plain": plain, "text/markdown": markdown}, {"gemini": {"map_job": self.job.key}}
+
+    def _table(self, head: Any) -> str:
+        """The first rows as a Markdown table, every value, name and index literal text (an answer may hold
+        Markdown, HTML or ``|``); without tabulate, the plain table in a fence."""
+        if not _has_tabulate():
+            return "```\n" + head.to_string().replace("```", "`\u200b``") + "\n```"
+        shown = head.map(lambda value: self.escape(value) if isinstance(value, str) else value)
+        shown.columns = [self.escape(str(c)) for c in shown.columns]
+        shown.index = [self.escape(str(i)) for i in shown.index]
+        return str(shown.to_markdown())
 
 
 def _has_tabulate() -> bool:
@@ -147,7 +161,8 @@ def run_map(
 
         from .progress import MapProgress
 
-        display(MapProgress(job, f"--map {source}{' --batch' if request.batch else ''}: {len(rows):,} rows"))
+        title = f"--map {source}{' --batch' if request.batch else ''}: {len(rows):,} rows"
+        display(MapProgress(job, title, can_cancel=bool(request.background or request.batch)))
     job.start()
     if request.background or request.batch:
         return job
@@ -161,7 +176,7 @@ def run_map(
         notes.append("cancelled: the rows that finished are kept; run the cell again for the rest")
     if job.error:
         raise MapError(f"--map {source}: {job.error}")
-    return MapResult(job, job.result, notes)
+    return MapResult(job, job.result, notes, settings.badge, settings.escape)
 
 
 def _row_params(

@@ -49,6 +49,8 @@ class Snapshot:
 
     def line(self) -> str:
         parts = [f"{self.done:,}/{self.total:,} rows"]
+        if self.state in ("cancelled", "failed"):
+            parts.append(self.state)
         if self.remote and self.state == "running":
             parts.append(f"{self.remote} (answers come when the job ends)")
         elif self.state == "running":
@@ -104,8 +106,13 @@ class MapJob:
         self._finished = threading.Event()
 
     def __repr__(self) -> str:
+        """While it runs, a fixed line (its progress widget is live; a saved notebook stays the same on a
+        re-run); once it ended, its figures."""
         name = getattr(self.engine, "name", None)
-        return f"<MapJob {self.snapshot().line()}{f' · {name}' if name else ''}>"
+        if self.state == "running" and not self.done:
+            kind = "a batch job" if name or hasattr(self.engine, "remote") else "running in the background"
+            return f"<MapJob: {self.total:,} rows, {kind}: .wait(), .result, .cancel()>"
+        return f"<MapJob {self.summary()} · {self.snapshot().line()}{f' · {name}' if name else ''}>"
 
     # -- control ---------------------------------------------------------------------------------------
 

@@ -41,6 +41,11 @@ def is_prompt(source: str) -> bool:
     return bool(words) and words[0] == "%gemini" and len(words) > 1 and words[1] not in SUBCOMMANDS
 
 
+def is_map(source: str) -> bool:
+    """A ``--map`` cell: its answers are the rows of a DataFrame under a summary line, not one answer."""
+    return source.startswith("%%gemini") and "--map" in source.split("\n", 1)[0].split()
+
+
 def shows_widget(source: str) -> bool:
     """A prompt cell whose answer has a widget view (``--wait`` leaves only the static report, by design)."""
     return is_prompt(source) and "--wait" not in source.splitlines()[0].split()
@@ -86,6 +91,11 @@ def test_saved_notebooks_read_well_before_running(open_notebook: Any, lab: Any, 
         for i, cell in enumerate(nb.nb.cells):
             if cell.cell_type == "code" and is_prompt(cell.source) and cell.outputs:
                 if "raises-exception" in cell.metadata.get("tags", []):
+                    continue
+                if is_map(cell.source):  # the summary over the DataFrame; with --background, the handle
+                    summary = nb.outputs(i).locator(".jp-RenderedMarkdown strong", has_text="--map")
+                    handle = nb.outputs(i).get_by_text(re.compile(r"^<MapJob: \d+ rows"))
+                    expect(summary.or_(handle).first, f"{name} cell {i}").to_be_visible()
                     continue
                 said = re.compile("^(offline emulator|replayed)$")  # 13_replay: replayed emulator answers
                 badge = nb.outputs(i).locator(".jp-RenderedMarkdown code", has_text=said)
@@ -495,3 +505,27 @@ BEFORE["10_deep_research"] = before_deep_research
 DURING["10_deep_research"] = during_deep_research
 AFTER["10_deep_research"] = after_deep_research
 FOCUS["10_deep_research"] = "%%gemini reefs"
+
+
+# -- prompts over data ------------------------------------------------------------------------------------
+
+
+def after_map_over_data(nb: Any, seen: Any) -> None:
+    """Each job's progress bar ends green, or red when a row failed (the umbrella review); the re-run
+    reuses the eleven answered rows."""
+    styles = {}
+    for i, cell in enumerate(nb.nb.cells):
+        refused = "raises-exception" in cell.metadata.get("tags", [])  # the cost gate
+        if cell.cell_type == "code" and is_map(cell.source) and not refused:
+            bar = nb.outputs(i).locator(".gemini-map-progress .progress-bar")
+            expect(bar).to_have_count(1)
+            styles[cell.source.split("\n", 1)[0]] = bar.get_attribute("class")
+    assert "progress-bar-success" in styles["%%gemini gist --map reviews --limit 3"], styles
+    assert "progress-bar-danger" in styles["%%gemini summaries --map reviews --into gist"], styles
+    rerun = [i for i, c in enumerate(nb.nb.cells) if c.source.startswith("%%gemini summaries")][-1]
+    note = nb.outputs(rerun).locator(".jp-RenderedMarkdown em")
+    expect(note).to_have_text("Note: 11 rows answered by an earlier run of this cell were not sent again")
+
+
+AFTER["14_map_over_data"] = after_map_over_data
+FOCUS["14_map_over_data"] = "%%gemini verdicts"

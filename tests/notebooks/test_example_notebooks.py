@@ -39,6 +39,11 @@ def is_prompt(source: str) -> bool:
     return len(words) > 1 and words[0] == "%gemini" and words[1] not in SUBCOMMANDS
 
 
+def is_map(source: str) -> bool:
+    """A ``--map`` cell: its answers are the rows of a DataFrame under a summary line, not one answer."""
+    return source.startswith("%%gemini") and "--map" in source.split("\n", 1)[0].split()
+
+
 def expects_error(cell: Any) -> bool:
     return "raises-exception" in cell.metadata.get("tags", [])
 
@@ -57,7 +62,7 @@ def test_there_are_notebooks() -> None:
     wanted_names = ("quick_start", "conversations", "thinking", "streaming", "image_generation")
     wanted_names += ("code_execution", "image_input", "function_calling", "structured_output")
     wanted_names += ("deep_research", "audio")
-    wanted_names += ("grounding", "replay")
+    wanted_names += ("grounding", "replay", "map_over_data")
     for wanted in wanted_names:
         assert any(name.endswith(wanted) for name in names), f"no notebook for {wanted}: {names}"
 
@@ -75,6 +80,12 @@ def test_committed_with_the_outputs_of_one_emulator_run(path: Path) -> None:
         assert "execution" not in cell.metadata, "timestamps: run with gemini-magics run"
         if is_prompt(cell.source) and not expects_error(cell):
             shown = [o.data["text/markdown"] for o in cell.outputs if "text/markdown" in o.get("data", {})]
+            if is_map(cell.source):  # the summary over the DataFrame; with --background, the job's handle
+                plain = [o.data.get("text/plain", "") for o in cell.outputs if "data" in o]
+                summary = bool(shown) and shown[-1].startswith(BADGE) and "\n**--map** " in shown[-1]
+                handle = any(p.startswith("<MapJob") for p in plain)
+                assert summary or handle, f"no --map result: {cell.source[:60]}"
+                continue
             replayed = "`replayed` — " if path.stem == "13_replay" else BADGE  # replayed emulator answers
             assert shown and shown[-1].startswith((BADGE, replayed)), (
                 f"not an emulator answer: {cell.source[:60]}"

@@ -148,3 +148,12 @@ def test_map_rows_are_recorded_and_replayed(
     mk.run(SETUP)
     replayed = value(mk.run("%%gemini --map cities --schema Verdict\nRate {text}")).frame
     pd.testing.assert_frame_equal(live, replayed)
+
+
+def test_the_summary_table_shows_values_as_literal_text(mk: Any) -> None:
+    mk.run("odd = ['<img src=x onerror=alert(1)> | *loud* [link](javascript:x)']")
+    result = value(mk.run("%%gemini t --map odd\nRepeat {text}"))
+    markdown = result._repr_mimebundle_()[0]["text/markdown"]
+    table = markdown[markdown.index("|") :]
+    assert table.count("<img") == table.count("\\<img") == 1  # every < escaped: shown, not parsed
+    assert "\\| \\*loud\\*" in table and table.count("](javascript") == table.count("\\](javascript") == 1
