@@ -8,10 +8,11 @@ only when the interaction completed.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from . import catalog, filestores, generation, media, options, speech, tools
+from .assistant.context import gather as gather_context
 from .backend import Backend, BackendError
 from .chain import Chain, ChainStore
 from .chain import Turn as ChainTurn
@@ -44,6 +45,10 @@ class Defaults:
     service_tier: str = ""
     map_concurrency: int = 8  # --map: requests at once, and the dollars above which it asks for --yes
     map_confirm_over: float = 1.0
+    budget: float | None = None  # USD this notebook may spend (spend.py), and the price overrides (prices.py)
+    prices: dict[str, Any] = field(default_factory=dict)
+    context: str = "none"  # what every cell tells the model about the notebook (assistant/context.py)
+    context_chars: int = 20_000
 
 
 class CellRunner:
@@ -73,6 +78,7 @@ class CellRunner:
     def send(
         self, request: options.CellRequest, parts: list[Any], namespace: dict[str, Any], defaults: Defaults
     ) -> Result:
+        self._within_budget(defaults)
         notes: list[str] = []
         replay = self.backend.replay
         if replay is not None and replay.active and replay.note:  # why this kernel replays, said once
@@ -94,6 +100,10 @@ class CellRunner:
                 text = [{"type": "text", "text": prompt}] if isinstance(prompt, str) else prompt
                 files = media.blocks(attached, self.backend, defaults.inline_limit, defaults.files_api)
                 params["input"] = files + text
+            kind = request.context or defaults.context  # --context, or the setting: the notebook, bounded
+            sent = gather_context(kind, namespace, defaults.context_chars, self.backend.scrub)
+            if sent is not None:
+                params["input"] = sent.attach(params["input"])
         except BackendError as exc:
             raise CellError(str(exc)) from None
         chain = self._chain(request)
@@ -115,15 +125,19 @@ class CellRunner:
         prompt_text = params["input"] if isinstance(params["input"], str) else body_text(parts)
         turn_id = None
         if request.store:
+            from .export import repeatable_flags
+
             turn_id = chain.record(
                 ChainTurn(
                     prompt=prompt_text,
                     model=_who(params),
                     parent_id=parent,
                     background=bool(params.get("background")),
+                    flags=repeatable_flags(request),  # what %gemini export can write in the cell again
                 )
             )
-        result = self._run(params, stream and not params.get("background"), show_thoughts, toolbox)
+        on = chain.name if request.store else None
+        result = self._run(params, stream and not params.get("background"), show_thoughts, toolbox, on)
         # Re-send the transcript only for the chain's own head: a --from target the service does not know
         # is not this chain's context, so its 404 is the answer.
         # The head, or an interaction it continues (expired earlier, or removed by %gemini delete).
@@ -137,15 +151,25 @@ class CellRunner:
             )
             turn_id = None  # _rebuild records its own turn
         result.notes[:0] = notes
+        if sent is not None:
+            result.footnotes.append(sent.summary())
         result.show_thoughts, result.show_json = show_thoughts, request.show_json
         if request.save and result.ok:
             _save_images(result, request.save)
         if turn_id is not None:
             self._settle(chain, turn_id, result, branch=bool(request.branch_from), fresh=request.new)
+        elif not request.store and result.usage:  # no turn keeps it: spend.py does
+            from .spend import record_stateless
+
+            record_stateless(self.store.path, self.notebook, result.model or "?", result.usage)
         if params.get("background") and result.id and result.status in ("in_progress", "queued"):
             if request.new and turn_id is not None:
                 chain.begin(turn_id)  # accepted: the chain starts afresh with this run
             result = self._follow(result, request, show_thoughts, params)  # a live handle, or the end
+        if request.code and isinstance(result, Result):  # --code: its Python in a new cell below
+            from .assistant.code import deliver
+
+            deliver(result, request.code)
         if request.variable:
             namespace[request.variable] = result
         return result
@@ -155,8 +179,10 @@ class CellRunner:
     ) -> Any:
         """``--map DATA``: the body once per row (``mapping/``); VAR gets the DataFrame (or the handle)."""
         from .mapping import MapError, MapSettings, run_map
+        from .prices import PriceTable
         from .render import static, view
 
+        self._within_budget(defaults)
         notes: list[str] = []
         params = self._params(request, defaults, notes)
         params.pop("background", None)  # --background runs the job in the background, not each row
@@ -173,6 +199,7 @@ class CellRunner:
             settings = MapSettings(
                 defaults.map_concurrency, defaults.map_confirm_over, self.live, badge, static.escape
             )
+            settings.prices = PriceTable(defaults.prices)
             job = (self.backend, self.store.path, self.notebook)
             value = run_map(*job, request, body, namespace, params, parse, settings)
         except (tools.ToolError, media.MediaError, BackendError, MapError) as exc:
@@ -225,26 +252,51 @@ class CellRunner:
         return params
 
     def _run(
-        self, params: dict[str, Any], stream: bool, show_thoughts: bool, toolbox: tools.Toolbox | None = None
+        self,
+        params: dict[str, Any],
+        stream: bool,
+        show_thoughts: bool,
+        toolbox: tools.Toolbox | None = None,
+        chain: str | None = None,  # the chain it is sent on, for the output's provenance
     ) -> Result:
         if params.get("background"):
-            return self._run_background(params)
+            result = self._run_background(params)
+            result.chain = chain
+            return result
         calls_functions = toolbox is not None and bool(toolbox.functions)
         live = None
         if (stream or calls_functions) and self.live:  # function calls and results show as they happen
             from .render.live import LiveView
+            from .render.view import provenance
 
-            live = LiveView(f"{_who(params)} is answering", show_thoughts)
+            started = {**provenance(None, _who(params), self.backend.target().label, chain), "live": True}
+            live = LiveView(f"{_who(params)} is answering", show_thoughts, metadata={"gemini": started})
             live.start()
         try:
             if toolbox is not None and calls_functions:
                 result = tools.run_loop(self.backend, params, stream, live, toolbox)
             else:
                 result = run(self.backend, params, stream, live.update if live else None)
-        finally:
+        except BaseException:
             if live is not None:
                 live.finish()
+            raise
+        result.chain = chain
+        if live is not None:
+            live.finish(result)
         return tools.finish(result, toolbox)
+
+    def _within_budget(self, defaults: Defaults) -> None:
+        """Refuse the cell once the notebook's estimated spend reached ``GeminiMagics.budget``."""
+        if defaults.budget is None:
+            return
+        from .prices import PriceTable
+        from .spend import SpendError, check_budget
+
+        try:
+            check_budget(self.store, self.notebook, defaults.budget, PriceTable(defaults.prices))
+        except SpendError as exc:
+            raise CellError(str(exc)) from None
 
     def _run_background(self, params: dict[str, Any]) -> Result:
         """Create a background interaction; it returns at once, ``_follow`` hands it to a tracker."""
@@ -306,7 +358,7 @@ class CellRunner:
         rebuilt = {k: v for k, v in params.items() if k != "previous_interaction_id"}
         rebuilt["input"] = [*history, {"type": "user_input", "content": content}]
         new_id = chain.record(ChainTurn(prompt=body_text(content), model=_who(params), rebuilt_from=lost))
-        result = self._run(rebuilt, stream, show_thoughts, toolbox)
+        result = self._run(rebuilt, stream, show_thoughts, toolbox, chain.name)
         self._settle(chain, new_id, result)
         return result
 

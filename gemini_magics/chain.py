@@ -16,12 +16,16 @@ SQLite file shared by every kernel of the user:
   that died mid-call (SIGKILL, out of memory) can later be shown as ``interrupted``, not as still running.
 * A turn whose interaction was deleted on the service (``%gemini delete``) keeps its row, with the time of
   the deletion in ``deleted``: the history stays readable and says what is gone.
+* Each turn keeps the service's whole ``usage`` (JSON: ``%gemini usage``, the budget), and for ``%gemini
+  export`` the static view its answer was shown with (``view``: Markdown and text) and the cell's flags a
+  re-run can repeat (``flags``).
 
 Nothing here logs, and no API key ever reaches this module.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import sqlite3
@@ -73,6 +77,8 @@ _UPDATABLE = frozenset(
         "output_tokens",
         "thought_tokens",
         "total_tokens",
+        "usage",
+        "view",
     }
 )
 
@@ -130,6 +136,10 @@ class Turn:
     """Seconds since the epoch."""
     deleted: float | None = None
     """When its interaction was deleted on the service (seconds since the epoch); None while stored."""
+    usage: dict[str, Any] | None = None
+    """The interaction's usage as the service reported it (all hops and tool rounds summed)."""
+    flags: str = ""
+    """The cell's flags a re-run can repeat as written (``export.repeatable_flags``), shell-quoted."""
     id: int | None = None
     chain: str | None = None
     segment: int | None = None
@@ -199,6 +209,7 @@ CREATE TABLE IF NOT EXISTS owners (
 # Added within schema version 1 as a nullable column that no earlier release names, so they read and
 # write the file as before (their INSERTs list their columns; the new one stays NULL).
 _DELETED_COLUMN = "ALTER TABLE turns ADD COLUMN deleted REAL"
+_LATER_COLUMNS = {name: f"ALTER TABLE turns ADD COLUMN {name} TEXT" for name in ("usage", "view", "flags")}
 _HOST = socket.gethostname()
 
 
@@ -219,7 +230,7 @@ _MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
 _TURN_COLUMNS = (
     "t.id, c.name, t.segment, t.interaction_id, t.parent_id, t.rebuilt_from, t.created, t.model, "
     "t.prompt, t.answer, t.status, t.background, t.input_tokens, t.output_tokens, t.thought_tokens, "
-    "t.total_tokens, t.deleted"
+    "t.total_tokens, t.deleted, t.usage, t.flags"
 )
 
 
@@ -242,7 +253,16 @@ def _turn(row: tuple[Any, ...]) -> Turn:
         thought_tokens=row[14],
         total_tokens=row[15],
         deleted=row[16],
+        usage=_json(row[17]),
+        flags=row[18] or "",
     )
+
+
+def _json(text: str | None) -> Any:
+    try:
+        return json.loads(text) if text else None
+    except ValueError:
+        return None
 
 
 def _check_status(status: object) -> None:
@@ -332,6 +352,9 @@ class ChainStore:
             columns = {row[1] for row in db.execute("PRAGMA table_info(turns)")}
             if "deleted" not in columns:
                 db.execute(_DELETED_COLUMN)
+            for name, statement in _LATER_COLUMNS.items():
+                if name not in columns:
+                    db.execute(statement)
             db.execute(
                 "INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -502,6 +525,25 @@ class ChainStore:
         turn = _turn(row[1:])
         return row[0], turn.chain or "", turn
 
+    def usages(self, notebook: str) -> list[tuple[str, str, dict[str, Any]]]:
+        """``(chain name, model, usage)`` of every turn of ``notebook`` that reported usage, oldest first;
+        turns recorded before whole usages were kept give their token columns."""
+        with self._transaction(write=False) as db:
+            rows = db.execute(
+                "SELECT c.name, t.model, t.usage, t.input_tokens, t.output_tokens, t.thought_tokens "
+                "FROM turns t JOIN chains c ON c.id = t.chain_id WHERE c.notebook = ? ORDER BY t.id",
+                (notebook,),
+            ).fetchall()
+        out = []
+        for name, model, usage, *tokens in rows:
+            found = _json(usage)
+            if not isinstance(found, dict) and any(n is not None for n in tokens):
+                keys = ("total_input_tokens", "total_output_tokens", "total_thought_tokens")
+                found = {key: n for key, n in zip(keys, tokens, strict=True) if n is not None}
+            if isinstance(found, dict) and found:
+                out.append((name, model, found))
+        return out
+
 
 class Chain:
     """A handle on one chain. It caches nothing: ``head`` and ``turns()`` read the file each time, because
@@ -542,6 +584,18 @@ class Chain:
             ).fetchall()
         return [_turn(r) for r in rows]
 
+    def views(self, turn_ids: list[int]) -> dict[int, dict[str, Any]]:
+        """The static views (``{"markdown", "plain"}``) the turns' answers were shown with, by turn id."""
+        if not turn_ids:
+            return {}
+        marks = ", ".join("?" * len(turn_ids))
+        with self.store._transaction(write=False) as db:
+            rows = db.execute(
+                f"SELECT id, view FROM turns WHERE chain_id = ? AND id IN ({marks}) AND view IS NOT NULL",
+                (self._id, *turn_ids),
+            ).fetchall()
+        return {turn_id: view for turn_id, text in rows if isinstance(view := _json(text), dict)}
+
     def stored_ids(self) -> list[str]:
         """The interaction ids of every turn of the chain (all segments) not marked deleted, oldest first:
         what the service may still hold of it (the API cannot list a conversation, this store can)."""
@@ -580,7 +634,7 @@ class Chain:
             cursor = db.execute(
                 "INSERT INTO turns (chain_id, segment, interaction_id, parent_id, rebuilt_from, created, "
                 "model, prompt, answer, status, background, input_tokens, output_tokens, thought_tokens, "
-                "total_tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "total_tokens, usage, flags) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     self._id,
                     segment,
@@ -597,6 +651,8 @@ class Chain:
                     turn.output_tokens,
                     turn.thought_tokens,
                     turn.total_tokens,
+                    None if turn.usage is None else json.dumps(turn.usage),
+                    turn.flags,
                 ),
             )
             assert cursor.lastrowid is not None
@@ -632,6 +688,9 @@ class Chain:
         if fields:
             if "background" in fields:
                 fields = {**fields, "background": int(bool(fields["background"]))}
+            for name in ("usage", "view"):
+                if fields.get(name) is not None and not isinstance(fields[name], str):
+                    fields = {**fields, name: json.dumps(fields[name])}
             assignments = ", ".join(f"{name} = ?" for name in fields)
             db.execute(f"UPDATE turns SET {assignments} WHERE id = ?", (*fields.values(), turn_id))
             self._touch(db)

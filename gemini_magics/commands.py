@@ -1,5 +1,5 @@
 """``%gemini`` line subcommands: help, key, chains, use, new, history, tasks, panel, wait, approve, show,
-cancel, delete, models, stores, store — or a one-line prompt.
+cancel, delete, models, stores, store, cassette, usage, export, fix — or a one-line prompt.
 
 A first word that names a subcommand is that subcommand; ``%gemini -- text`` always sends ``text``, and
 ``%gemini -m MODEL -- text`` sends it with flags.
@@ -210,4 +210,39 @@ def _cassette(magics: GeminiMagics, runner: CellRunner, rest: str) -> Any:
     try:
         return report.command(runner.backend.replay, magics.cassette_file(), rest)
     except report.ReportError as exc:
+        raise CellError(str(exc)) from None
+
+
+# -- the notebook-aware assistant (gemini_magics/assistant/) -----------------------------------------------
+
+
+def _fix(magics: GeminiMagics, runner: CellRunner, rest: str) -> Any:
+    from .assistant import fix
+
+    try:
+        return fix.run(magics.shell, runner, rest, cell_defaults(magics))
+    except fix.FixError as exc:
+        raise CellError(str(exc)) from None
+
+
+# -- what the notebook spent, and its chains written out (gemini_magics/spend.py, export.py) -----------------
+
+
+def _usage(magics: GeminiMagics, runner: CellRunner, rest: str) -> Any:
+    from .prices import PriceTable
+    from .spend import SpendError, command
+
+    try:
+        return command(runner.store, runner.notebook, PriceTable(magics.prices), magics.budget, rest)
+    except SpendError as exc:
+        raise CellError(str(exc)) from None
+
+
+def _export(magics: GeminiMagics, runner: CellRunner, rest: str) -> Any:
+    from . import export
+    from .prices import PriceTable
+
+    try:
+        return export.command(runner.store, runner.notebook, rest, PriceTable(magics.prices))
+    except export.ExportError as exc:
         raise CellError(str(exc)) from None

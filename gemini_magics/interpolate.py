@@ -36,11 +36,14 @@ Rules, in the order they apply while scanning left to right:
 5. Every other brace is text: dict/set literals, f-string fields like ``{x!r:>10}``, CSS, ``{}``,
    ``{0}``, unbalanced braces. Substituted values are never scanned again.
 
-Values become text with ``str()``, except pandas-like tables (a ``to_string`` method and an ``index``)
-which use ``to_string`` capped at 100 rows x 50 columns (``str()`` elides with ``...`` and wraps wide
-frames). Text longer than ``max_chars`` is cut, with ``… [truncated N characters]`` appended. Image-like
-values (a PIL-style object with a ``save`` method and a 2-tuple ``size``; or bytes starting with a PNG,
-JPEG or WEBP signature) are returned as separate parts, unchanged, so the caller can send image blocks.
+Values become text with ``str()``, except DataFrames (pandas-like: ``frames.py``), which become a
+bounded Markdown table with their size and schema (a label, ``columns: a int64, …``, the first 20 rows and
+30 columns) however large they are, and other pandas-like tables (a ``to_string`` method and an ``index``,
+e.g. a Series) which use ``to_string`` capped at 100 rows x 50 columns (``str()`` elides with ``...`` and
+wraps wide frames). Text longer than ``max_chars`` is cut, with ``… [truncated N characters]`` appended.
+Image-like values (a PIL-style object with a ``save`` method and a 2-tuple ``size``; or bytes starting
+with a PNG, JPEG or WEBP signature) are returned as separate parts, unchanged, so the caller can send
+image blocks.
 
 Known limits, all consequences of the rules above: code pasted outside Markdown code is scanned like
 prose, so a ``{name}`` in it substitutes or raises and ``{{name}}`` (Mustache, f-string escapes) becomes
@@ -53,6 +56,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from typing import Any, cast
+
+from . import frames
 
 __all__ = ["DEFAULT_MAX_CHARS", "InterpolationError", "interpolate", "interpolate_text"]
 
@@ -242,6 +247,8 @@ def _is_image(value: Any) -> bool:
 def _to_text(value: Any, ref: str) -> str:
     if isinstance(value, str):
         return value
+    if frames.is_frame(value):
+        return frames.markdown(value)
     table = _table_text(value)
     if table is not None:
         return table

@@ -15,9 +15,10 @@ from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
-from traitlets import Bool, CaselessStrEnum, Float, Int, Unicode, default, observe
+from traitlets import Bool, CaselessStrEnum, Dict, Float, Int, TraitError, Unicode, default, observe, validate
 
 from . import catalog, options
+from .prices import PriceError, parse_overrides
 
 _THINKING = ("", *options.THINKING_LEVELS)
 AGENT_SECONDS_VARIABLE = "GEMINI_MAGICS_AGENT_SECONDS"
@@ -98,6 +99,28 @@ class GeminiMagics(Magics):
     service_tier = CaselessStrEnum(
         ("", *options.SERVICE_TIERS), default_value="", help="flex, standard or priority ('' = service's)."
     ).tag(config=True)
+    # What cells tell the model about the notebook (a cell's --context wins): assistant/context.py.
+    context = CaselessStrEnum(
+        options.CONTEXTS, default_value="none", help="Notebook context of every cell: cells, vars, all, none"
+    ).tag(config=True)
+    context_chars = Int(
+        20_000, min=500, help="Most characters of notebook context one cell (or %gemini fix) sends."
+    ).tag(config=True)
+    # What answers cost and how much this notebook may spend: prices.py, spend.py (%gemini usage).
+    budget = Float(None, allow_none=True, min=0.0, help="USD this notebook may spend (None = no limit).").tag(
+        config=True
+    )
+    prices = Dict(
+        help="Price overrides, USD per 1M tokens: {'model': [input, output]} or [input, output, cached]."
+    ).tag(config=True)
+
+    @validate("prices")
+    def _check_prices(self, proposal: Any) -> dict[str, Any]:
+        try:
+            parse_overrides(proposal["value"])
+        except PriceError as exc:
+            raise TraitError(str(exc)) from None
+        return dict(proposal["value"])
 
     @default("emulator_agent_seconds")
     def _agent_seconds_from_environment(self) -> float:
@@ -198,9 +221,10 @@ class GeminiMagics(Magics):
         }
 
     def generation_settings(self) -> dict[str, Any]:
-        """The notebook-wide generation controls, for ``Defaults``."""
+        """The notebook-wide generation controls (and the budget and prices), for ``Defaults``."""
         names = ("seed", "top_p", "aspect_ratio", "image_size", "service_tier", "map_concurrency")
-        names += ("map_confirm_over",)
+        names += ("map_confirm_over", "budget", "prices")
+        names += ("context", "context_chars")  # notebook context (assistant/context.py)
         return {name: getattr(self, name) for name in names}
 
     def _cell(self, runner: Any, line: str, cell: str, defaults: Any) -> Any:

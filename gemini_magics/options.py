@@ -11,7 +11,7 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
-from . import map_flags, mcp_config, speech
+from . import assistant_flags, map_flags, mcp_config, speech
 
 THINKING_LEVELS = ("minimal", "low", "medium", "high", "xhigh")
 BUILTIN_TOOLS = ("google_search", "code_execution", "url_context", "google_maps")
@@ -24,6 +24,7 @@ ASPECT_RATIOS = (
 )
 IMAGE_SIZES = ("512", "1K", "2K", "4K")
 SERVICE_TIERS = ("flex", "standard", "priority")
+CONTEXTS = assistant_flags.CONTEXTS
 
 
 class OptionsError(ValueError):
@@ -82,6 +83,8 @@ class CellRequest:
     yes: bool = False
     store_rows: bool = False
     batch: bool = False
+    code: str | None = None  # --code [all]: the answer's Python block(s) in a new cell below (assistant/)
+    context: str | None = None  # --context cells|vars|all|none: what the model is told about the notebook
     extras: dict[str, object] = field(default_factory=dict)
 
 
@@ -218,6 +221,7 @@ def _parser() -> _Parser:
         metavar="FORMAT",
         help=f"answer as audio: {', '.join(speech.AUDIO_FORMATS)} (TTS models answer l16 by default)",
     )
+    assistant_flags.add_arguments(p)  # --code, --context
     map_flags.add_arguments(p)
     return p
 
@@ -248,6 +252,9 @@ EXAMPLES = """Examples:
   %%gemini --seed 7 --top-p 0.9 --stop "###"    reproducible wording, cut at ###
   %%gemini --tool get_weather --tool-choice get_weather
   %%gemini labels --map reviews --schema Verdict --concurrency 16    one prompt per row
+  %%gemini --code                  the answer's Python in a new cell below (not run)
+  %%gemini --context all           with the cells run before and the variables (bounded)
+  %gemini fix                      explain the last error; the corrected cell goes below
   %gemini What is 2 + 2?           a one-line prompt
 """
 
@@ -270,6 +277,9 @@ SUBCOMMANDS = {
     "stores": "the file search stores: names, display names, documents, sizes",
     "store": "store NAME FILE…: create the file search store NAME if needed, upload files (globs too)",
     "cassette": "what the cassette holds, which cells missed; cassette prune: drop unused entries",
+    "fix": "fix [INSTRUCTIONS]: explain the last cell's error; the corrected cell goes below, not run",
+    "usage": "tokens and estimated cost per model, per chain and for the notebook (GeminiMagics.budget)",
+    "export": "export [CHAIN] [-o FILE.md|.json|.ipynb]: a chain as Markdown, raw turns, or a notebook",
 }
 
 
@@ -331,6 +341,10 @@ def parse(line: str) -> CellRequest:
         raise OptionsError("--new starts a fresh chain; --from branches from an interaction: pick one")
     _check_tools(ns)
     _check_controls(ns)
+    try:
+        assistant_flags.check(ns)
+    except ValueError as exc:
+        raise OptionsError(str(exc)) from None
     try:
         map_flags.check(ns)
     except ValueError as exc:

@@ -37,6 +37,9 @@ class Result:
     show_thoughts: bool = True
     show_json: bool = False
     parsed: Any = None  # structured output (--schema): a model instance, or what json.loads gives
+    code: str = ""  # --code, %gemini fix: the answer's Python put in a new cell below (assistant/)
+    footnotes: list[str] = field(default_factory=list)  # footer lines, e.g. what context went
+    chain: str | None = None  # the chain it was sent on (None: --no-store); for the output's provenance
 
     @property
     def text(self) -> str:
@@ -103,7 +106,10 @@ class Result:
         return statuses.is_success(self.status) and self.error is None  # idle too (statuses.py)
 
     def turn_fields(self) -> dict[str, Any]:
-        """What a chain records of this result on its turn (``Chain.update`` / ``Chain.complete``)."""
+        """What a chain records of this result on its turn (``Chain.update`` / ``Chain.complete``): the
+        answer, its usage, and the static view that ``%gemini export`` writes out later."""
+        from .render import view
+
         usage = self.usage or {}
         return {
             "answer": self.text,
@@ -112,6 +118,8 @@ class Result:
             "output_tokens": usage.get("total_output_tokens"),
             "thought_tokens": usage.get("total_thought_tokens"),
             "total_tokens": usage.get("total_tokens"),
+            "usage": dict(usage) or None,
+            "view": {"markdown": view.markdown(self), "plain": view.plain(self)},
         }
 
     def __repr__(self) -> str:

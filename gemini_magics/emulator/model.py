@@ -25,7 +25,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import computer, content, controls, grounding, media, speech, tooling
+from . import computer, content, controls, grounding, media, notebook, speech, tooling
 from .directives import from_text, number
 from .engine import Behaviour, Emit, Finish, Pause
 from .filestore import FileService
@@ -327,13 +327,19 @@ _NUMBERS = {"two": 2, "three": 3, "four": 4, "five": 5, "2": 2, "3": 3, "4": 4, 
 
 
 def compose_answer(turn: Turn) -> str:
-    """Markdown that depends on the prompt and on the earlier conversation."""
-    prompt = turn.prompt
-    lower = prompt.lower()
+    """Markdown that depends on the prompt, the earlier conversation and the notebook context it got."""
     if turn.directives.get("unsafe_html"):
         return content.UNSAFE_HTML
     if turn.directives.get("deltas"):
         return content.counted_text(int(turn.directives["deltas"]))
+    text = notebook.answer(turn.prompt, bool(turn.tools)) or _conversational(turn)  # fixes, Python asked for
+    note = notebook.context_note(turn.input_steps)  # "From your notebook I was given 3 cells …"
+    return f"{note}\n\n{text}" if note else text
+
+
+def _conversational(turn: Turn) -> str:
+    prompt = turn.prompt
+    lower = prompt.lower()
     earlier = user_texts(turn.history)
     if "my name" in lower and "?" in prompt:
         names = [m.group(1) for text in earlier for m in _NAME.finditer(text)]
@@ -366,68 +372,13 @@ def compose_answer(turn: Turn) -> str:
     return f"Here is a short answer about *{topic}*:\n\n{body}{style}"
 
 
-_STOP = set(
-    [
-        "a",
-        "an",
-        "the",
-        "of",
-        "to",
-        "in",
-        "on",
-        "for",
-        "and",
-        "or",
-        "is",
-        "are",
-        "be",
-        "me",
-        "my",
-        "please",
-        "what",
-        "how",
-        "why",
-        "tell",
-        "give",
-        "about",
-        "with",
-        "in",
-        "into",
-        "from",
-        "this",
-        "that",
-        "these",
-        "those",
-        "your",
-        "you",
-        "i",
-        "it",
-        "its",
-        "as",
-        "at",
-        "by",
-        "can",
-        "could",
-        "would",
-        "should",
-        "summarise",
-        "summarize",
-        "explain",
-        "describe",
-        "write",
-        "two",
-        "three",
-        "four",
-        "five",
-        "bullet",
-        "bullets",
-        "point",
-        "points",
-        "short",
-        "simple",
-        "terms",
-    ]
-)
+_STOP = {
+    "a", "an", "the", "of", "to", "in", "on", "for", "and", "or", "is", "are", "be", "me", "my", "please",
+    "what", "how", "why", "tell", "give", "about", "with", "into", "from", "this", "that", "these", "those",
+    "your", "you", "i", "it", "its", "as", "at", "by", "can", "could", "would", "should", "summarise",
+    "summarize", "explain", "describe", "write", "two", "three", "four", "five", "bullet", "bullets",
+    "point", "points", "short", "simple", "terms"
+}  # fmt: skip
 
 
 def _topic(prompt: str) -> str:

@@ -18,6 +18,7 @@ from typing import Any
 from ..backend import Backend
 from ..interpolate import InterpolationError, interpolate
 from ..options import CellRequest
+from ..prices import PriceTable
 from . import answer, batch, cost, table
 from .engine import Engine, Failure, Outcome
 from .job import MapJob
@@ -38,6 +39,7 @@ class MapSettings:
     live: bool = False  # a front end is there to show the progress widget
     badge: str = ""  # the line above answers that did not come live from Gemini (the emulator's)
     escape: Any = None  # literal text in Markdown (the render package's): answers are untrusted
+    prices: PriceTable | None = None  # the dated table with the notebook's overrides
 
 
 class MapResult:
@@ -122,7 +124,8 @@ def run_map(
     todo = [r for r in rows if r[0] not in cached]
     model = str(base.get("model") or "")
     factor = cost.BATCH_DISCOUNT if request.batch else 1.0
-    estimate = cost.estimate([p["input"] for _, p, _ in todo], model, request.max_tokens, factor)
+    inputs = [p["input"] for _, p, _ in todo]
+    estimate = cost.estimate(inputs, model, request.max_tokens, factor, settings.prices)
     if estimate.usd > settings.confirm_over and not request.yes:
         raise MapError(
             f"--map would send {estimate.line()} (more than map_confirm_over = ${settings.confirm_over:g}): "
@@ -155,7 +158,7 @@ def run_map(
             namespace[request.variable] = frame  # the batch ended: VAR becomes its DataFrame
         return frame
 
-    job = MapJob(job_key, model, todo, engine, mapped, finish, cached, factor)
+    job = MapJob(job_key, model, todo, engine, mapped, finish, cached, factor, settings.prices, notebook)
     if settings.live:
         from IPython.display import display
 

@@ -3,8 +3,9 @@
 Input tokens are estimated with the usual heuristic for Gemini's tokenizer on English text — about four
 characters a token — plus 258 tokens per image part (the service's fixed charge for an image up to
 384×384; larger ones cost more, so this is a floor). Output is estimated at ``--max-tokens`` a row, else
-``OUTPUT_GUESS``. Prices are USD per million tokens, (input, output), as published for the paid tier when
-this table was dated; a model not in it is priced as the most expensive one, so an estimate errs high.
+``OUTPUT_GUESS``. Prices come from the dated table in ``gemini_magics/prices.py`` (with the notebook's
+``GeminiMagics.prices`` overrides); a model not in it is priced as the most expensive one, so an estimate
+errs high.
 """
 
 from __future__ import annotations
@@ -12,16 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-PRICES_DATED = "2026-12"
-PRICES: dict[str, tuple[float, float]] = {
-    "gemini-3-flash-preview": (0.50, 3.00),
-    "gemini-3.1-flash-lite-preview": (0.10, 0.40),
-    "gemini-3-pro-preview": (2.00, 12.00),
-    "gemini-3.1-pro-preview": (2.00, 12.00),
-    "gemini-2.5-flash": (0.30, 2.50),
-    "gemini-2.5-flash-lite": (0.10, 0.40),
-    "gemini-2.5-pro": (1.25, 10.00),
-}
+from ..prices import DEFAULT, PriceTable
+
 CHARS_PER_TOKEN = 4
 IMAGE_TOKENS = 258
 OUTPUT_GUESS = 256
@@ -42,8 +35,10 @@ class Estimate:
         )
 
 
-def price(model: str) -> tuple[float, float]:
-    return PRICES.get(model) or max(PRICES.values())
+def price(model: str, table: PriceTable | None = None) -> tuple[float, float]:
+    """(input, output) USD per million tokens."""
+    found = (table or DEFAULT).price(model)
+    return found.input, found.output
 
 
 def tokens_of(blocks: Any) -> int:
@@ -59,17 +54,24 @@ def tokens_of(blocks: Any) -> int:
     return max(1, total)
 
 
-def estimate(inputs: list[Any], model: str, max_tokens: int | None, factor: float = 1.0) -> Estimate:
+def estimate(
+    inputs: list[Any],
+    model: str,
+    max_tokens: int | None,
+    factor: float = 1.0,
+    table: PriceTable | None = None,
+) -> Estimate:
     """``factor``: ``BATCH_DISCOUNT`` for a ``--batch`` job."""
     input_tokens = sum(tokens_of(i) for i in inputs)
     output_tokens = len(inputs) * (max_tokens or OUTPUT_GUESS)
-    usd = spent(model, input_tokens, output_tokens, factor)
+    usd = spent(model, input_tokens, output_tokens, factor, table)
     return Estimate(len(inputs), input_tokens, output_tokens, usd)
 
 
-def spent(model: str, input_tokens: int, output_tokens: int, factor: float = 1.0) -> float:
-    inp, out = price(model)
-    return factor * (input_tokens * inp + output_tokens * out) / 1_000_000
+def spent(
+    model: str, input_tokens: int, output_tokens: int, factor: float = 1.0, table: PriceTable | None = None
+) -> float:
+    return (table or DEFAULT).spent(model, input_tokens, output_tokens, factor)
 
 
 def usage_tokens(usage: dict[str, Any]) -> tuple[int, int]:

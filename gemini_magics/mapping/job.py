@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..prices import DEFAULT, PriceTable
 from . import cost
 from .engine import Engine, Outcome
 from .store import MapStore
@@ -81,8 +82,11 @@ class MapJob:
         finish: Callable[[MapJob], Any],
         cached: dict[int, Outcome],
         price_factor: float = 1.0,
+        prices: PriceTable | None = None,
+        notebook: str = "",
     ) -> None:
         self.key, self.model, self.price_factor = job_key, model, price_factor
+        self.prices, self.notebook = prices or DEFAULT, notebook  # rows are priced and filed in the store
         self.total = len(rows) + len(cached)
         self.outcomes: dict[int, Outcome] = dict(cached)
         self._keys = {number: key for number, _, key in rows}
@@ -90,7 +94,8 @@ class MapJob:
         self._store, self._finish = store, finish
         self._lock = threading.Lock()
         self._listeners: list[Callable[[Snapshot], None]] = []
-        self._input = self._output = 0
+        self._input = self._output = self._errors = self._cached = 0  # kept as rows end: a snapshot is O(1)
+        self._usd = 0.0
         for outcome in cached.values():
             self._count(outcome)
         self.engine = engine_factory(self._row_done)
@@ -168,18 +173,28 @@ class MapJob:
 
     def _row_done(self, outcome: Outcome) -> None:
         if outcome.text is not None:
-            self._store.put(self.key, self._keys[outcome.number], outcome.text, outcome.usage)
+            row_key = self._keys[outcome.number]
+            owner = (self.notebook, self.model, self.price_factor)
+            self._store.put(self.key, row_key, outcome.text, outcome.usage, *owner)
         with self._lock:
+            earlier = self.outcomes.get(outcome.number)
+            if earlier is not None:  # a row ends once; never count one twice
+                self._count(earlier, -1)
             self.outcomes[outcome.number] = outcome
             self._count(outcome)
         self._notify()
 
-    def _count(self, outcome: Outcome) -> None:
+    def _count(self, outcome: Outcome, sign: int = 1) -> None:
         inp, out = cost.usage_tokens(outcome.usage)
-        self._input += inp
-        self._output += out
+        self._input += sign * inp
+        self._output += sign * out
+        self._errors += sign * bool(outcome.error)
+        self._cached += sign * outcome.cached
+        self._usd += sign * self.prices.cost(self.model, outcome.usage, self.price_factor)
 
     def _notify(self) -> None:
+        if not self._listeners:
+            return
         snapshot = self.snapshot()
         for listener in list(self._listeners):
             listener(snapshot)
@@ -188,19 +203,19 @@ class MapJob:
 
     def snapshot(self) -> Snapshot:
         with self._lock:
-            outcomes = list(self.outcomes.values())
-            inp, out = self._input, self._output
+            done, errors, cached = len(self.outcomes), self._errors, self._cached
+            inp, out, usd = self._input, self._output, self._usd
         end = self._ended if self._ended is not None else time.monotonic()
         return Snapshot(
             total=self.total,
-            done=len(outcomes),
-            errors=sum(1 for o in outcomes if o.error),
-            cached=sum(1 for o in outcomes if o.cached),
+            done=done,
+            errors=errors,
+            cached=cached,
             concurrency=self.engine.limiter.concurrency,
             throttled=self.engine.limiter.throttled,
             input_tokens=inp,
             output_tokens=out,
-            usd=cost.spent(self.model, inp, out, self.price_factor),
+            usd=usd,
             elapsed=end - self._started,
             state=self.state,
             remote=str(getattr(self.engine, "remote", "") or ""),

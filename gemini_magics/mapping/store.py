@@ -5,6 +5,11 @@ made, its model and config): re-running the same cell after a crash, a kernel re
 the rows already answered and sends only the others. Only answers are kept — a row that failed is asked
 again. Each write is its own short transaction (WAL, as the chain store), so a kernel killed mid-job
 loses at most the rows in flight.
+
+Each row also names its notebook, model and price factor (the Batch discount), so ``%gemini usage`` and the
+notebook's ``budget`` count what ``--map`` spent. ``--fresh`` forgets a job's answers but not what they
+cost: their usage moves to ``map_spent``. Files written before these columns existed read as rows of no
+notebook (counted nowhere).
 """
 
 from __future__ import annotations
@@ -33,8 +38,17 @@ CREATE TABLE IF NOT EXISTS map_batches (
     label TEXT NOT NULL,
     submitted REAL NOT NULL,
     state TEXT NOT NULL DEFAULT 'running'
+);
+CREATE TABLE IF NOT EXISTS map_spent (
+    notebook TEXT NOT NULL,
+    model TEXT NOT NULL,
+    factor REAL NOT NULL,
+    usage TEXT NOT NULL
 )
 """
+# Added later, nullable or with defaults, so files of earlier releases keep working both ways.
+_OWNER_COLUMNS = {"notebook": "TEXT NOT NULL DEFAULT ''", "model": "TEXT NOT NULL DEFAULT ''"}
+_OWNER_COLUMNS["factor"] = "REAL NOT NULL DEFAULT 1.0"
 
 
 class MapStore:
@@ -44,8 +58,13 @@ class MapStore:
         self._db = sqlite3.connect(str(self.path), timeout=timeout, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA busy_timeout=30000")
+        self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: a crashed kernel loses nothing committed
         with self._db:
             self._db.executescript(SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(map_rows)")}
+            for name, kind in _OWNER_COLUMNS.items():
+                if name not in columns:
+                    self._db.execute(f"ALTER TABLE map_rows ADD COLUMN {name} {kind}")
 
     def __repr__(self) -> str:
         return f"<MapStore {self.path.name}>"
@@ -58,19 +77,43 @@ class MapStore:
             ).fetchall()
         return {key: (text, json.loads(usage or "{}")) for key, text, usage in rows}
 
-    def put(self, job: str, row_key: str, text: str, usage: dict[str, Any]) -> None:
+    def put(
+        self,
+        job: str,
+        row_key: str,
+        text: str,
+        usage: dict[str, Any],
+        notebook: str = "",
+        model: str = "",
+        factor: float = 1.0,
+    ) -> None:
         with self._lock, self._db:
             self._db.execute(
-                "INSERT OR REPLACE INTO map_rows (job, row_key, text, usage, finished) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (job, row_key, text, json.dumps(usage), time.time()),
+                "INSERT OR REPLACE INTO map_rows (job, row_key, text, usage, finished, notebook, model, "
+                "factor) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (job, row_key, text, json.dumps(usage), time.time(), notebook, model, factor),
             )
 
     def forget(self, job: str) -> int:
-        """``--fresh``: drop what earlier runs of ``job`` finished."""
+        """``--fresh``: drop what earlier runs of ``job`` finished (what they cost stays counted)."""
         with self._lock, self._db:
             self._db.execute("DELETE FROM map_batches WHERE job = ?", (job,))
+            self._db.execute(
+                "INSERT INTO map_spent (notebook, model, factor, usage) "
+                "SELECT notebook, model, factor, usage FROM map_rows WHERE job = ? AND notebook != ''",
+                (job,),
+            )
             return self._db.execute("DELETE FROM map_rows WHERE job = ?", (job,)).rowcount
+
+    def usages(self, notebook: str) -> list[tuple[str, float, dict[str, Any]]]:
+        """(model, price factor, usage) of every row ``--map`` jobs of ``notebook`` had answered."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT model, factor, usage FROM map_rows WHERE notebook = ? "
+                "UNION ALL SELECT model, factor, usage FROM map_spent WHERE notebook = ?",
+                (notebook, notebook),
+            ).fetchall()
+        return [(model, factor, json.loads(usage or "{}")) for model, factor, usage in rows]
 
     def count(self, job: str) -> int:
         with self._lock:

@@ -7,7 +7,8 @@ When the turn ends the live output is emptied and the final view (the cell's res
 
 The live output is first displayed empty and is emptied again at the end: nbval ignores
 ``update_display_data`` (it keeps an output as first displayed) while nbclient, nbconvert and JupyterLab
-apply every update (they keep the last one), so both kinds of tool store the same empty output.
+apply every update (they keep the last one), so both kinds of tool store the same empty output. Its metadata
+says what it was the live view of (``{"gemini": {…, "live": true}}``), and at the end which interaction.
 """
 
 from __future__ import annotations
@@ -24,9 +25,16 @@ EMPTY: dict[str, str] = {"text/plain": ""}  # the live output as first displayed
 
 
 class LiveView:
-    def __init__(self, title: str, show_thoughts: bool = True, clock: Any = time.monotonic) -> None:
+    def __init__(
+        self,
+        title: str,
+        show_thoughts: bool = True,
+        clock: Any = time.monotonic,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
         self.title = title
         self.show_thoughts = show_thoughts
+        self.metadata = metadata or {}  # the output's provenance (render/view.py)
         self._clock = clock
         self._handle: Any = None
         self._last = 0.0
@@ -37,8 +45,9 @@ class LiveView:
     def start(self) -> None:
         from IPython.display import display
 
-        self._handle = display(EMPTY, raw=True, display_id=True)  # the same as finish(): see the docstring
-        self._handle.update(self._bundle(f"*{static.escape(self.title)}…*"), raw=True)
+        # First displayed as finish() leaves it: see the docstring.
+        self._handle = display(EMPTY, raw=True, display_id=True, metadata=self.metadata)
+        self._handle.update(self._bundle(f"*{static.escape(self.title)}…*"), raw=True, metadata=self.metadata)
 
     def update(self, blocks: list[b.Block]) -> None:
         """Called for every event that changed the blocks; renders only if enough time has passed."""
@@ -52,10 +61,15 @@ class LiveView:
         if self._pending is not None:
             self._render(self._pending, self._clock())
 
-    def finish(self) -> None:
-        """Empty the live output: the final view replaces it."""
+    def finish(self, result: Any = None) -> None:
+        """Empty the live output: the final view replaces it. With the ``result``, its metadata names the
+        answer it was the live view of."""
+        if result is not None:
+            from .view import metadata
+
+            self.metadata = {"gemini": {**metadata(result)["gemini"], "live": True}}
         if self._handle is not None:
-            self._handle.update(EMPTY, raw=True)
+            self._handle.update(EMPTY, raw=True, metadata=self.metadata)
 
     def _render(self, blocks: list[b.Block], now: float) -> None:
         self._pending = None
@@ -63,7 +77,7 @@ class LiveView:
         self.updates += 1
         if self._handle is not None:
             text = static.to_markdown(blocks, self.show_thoughts, f"*{static.escape(self.title)}…*")
-            self._handle.update(self._bundle(text), raw=True)
+            self._handle.update(self._bundle(text), raw=True, metadata=self.metadata)
         spent = self._clock() - now
         self._gap = max(1.0 / MAX_UPDATES_PER_SECOND, RENDER_SHARE * spent)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .. import blocks as b
-from .. import statuses
+from .. import catalog, statuses
 from ..blocks_media import AudioBlock
 from . import audio, grounding, static
 
@@ -47,6 +47,7 @@ def footer(result: Result) -> str:
     if tokens is not None:
         parts.append(f"{tokens:,} tokens")
     parts.append(f"{result.elapsed:.1f} s")
+    parts += result.footnotes  # e.g. "context: 6 cells, 4 variables, ~3.1k tokens"
     return "<sub>" + " · ".join(static.escape(p) for p in parts) + "</sub>"
 
 
@@ -92,12 +93,41 @@ def plain(result: Result) -> str:
         f"-- {result.model or '?'} · {result.id or 'no id'}"
         + (f" · {tokens:,} tokens" if tokens is not None else "")
         + f" · {result.elapsed:.1f} s"
+        + "".join(f" · {note}" for note in result.footnotes)
     )
     return "\n".join(lines)
 
 
 def metadata(result: Result) -> dict[str, Any]:
-    return {"gemini": {"interaction_id": result.id, "model": result.model, "status": result.status}}
+    """The output's provenance, saved with it in the .ipynb: which interaction, model or agent, what it
+    used, what answered (``gemini``, ``emulator``, ``endpoint``, or ``cassette`` when replayed) and on which
+    chain (None: ``--no-store``). Nothing here can hold the key: no URL, no request."""
+    found = provenance(result.id, result.model, result.backend, result.chain, result.interaction)
+    found.update(status=result.status, usage=result.usage or None)
+    return {"gemini": found}
+
+
+def provenance(
+    interaction_id: str | None, who: str | None, label: str, chain: str | None, interaction: Any = None
+) -> dict[str, Any]:
+    """The ``gemini`` metadata of an output (``metadata``); ``who`` is the model or agent ID."""
+    agent = getattr(interaction, "agent", None) if interaction is not None else None
+    if agent is None and getattr(interaction, "model", None) is None:  # no interaction: judge by its ID
+        agent = who if catalog.agent_family(who or "") != "dynamic" else None
+    return {
+        "interaction_id": interaction_id,
+        ("agent" if agent else "model"): who,
+        "backend": backend_kind(label),
+        "chain": chain,
+        "replayed": label.startswith("replayed"),
+    }
+
+
+def backend_kind(label: str) -> str:
+    """What answered, from the result's backend label (``Target.label`` or a replay's)."""
+    if label.startswith("replayed"):
+        return "cassette"
+    return {"Gemini": "gemini", "offline emulator": "emulator"}.get(label, "endpoint" if label else "")
 
 
 def bundle(result: Result) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -25,6 +25,7 @@ from typing import Any
 
 from .. import statuses
 from ..render import static
+from ..render.view import provenance
 from .tracker import State, Tracker
 
 SPINNER = "◐◓◑◒"
@@ -305,9 +306,9 @@ class ProgressWidget:
             "text/plain": running_plain(state),
         }
         # No status here either: the saved output keeps what was first displayed.
-        metadata = {
-            "gemini": {"interaction_id": state.interaction_id, "model": state.agent, "background": True}
-        }
+        label = self.tracker.backend.label_for(state.interaction_id)
+        found = provenance(state.interaction_id, state.agent, label, self.tracker.chain)
+        metadata = {"gemini": {**found, "background": True}}
         data["application/vnd.jupyter.widget-view+json"] = {
             "model_id": self.box.model_id,
             "version_major": 2,

@@ -101,6 +101,7 @@ class Tasks:
                 return existing
 
             def on_finish(tracker: Tracker, result: Result) -> str:
+                result.chain = chain_name  # the report's provenance (render/view.py)
                 notes = [self.plans.finished(result, interaction_id)]
                 if chain_name is not None and turn_id is not None:
                     notes.insert(0, self._settle(chain_name, turn_id, tracker, result))
@@ -116,6 +117,7 @@ class Tasks:
                 notes=notes,
                 params=params,
             )
+            tracker.chain = chain_name  # for the widget's provenance
             self.trackers[interaction_id] = tracker
         tracker.subscribe(self._changed)
         tracker.start()
@@ -269,6 +271,7 @@ class Tasks:
         if tracker is not None and tracker.result is not None:
             return tracker.result
         found = self.store.find(interaction_id)
+        chain = found[1] if found is not None and found[0] == self.notebook else None  # for its provenance
         try:
             interaction = self.backend.get(interaction_id)
         except BackendError as exc:
@@ -284,11 +287,13 @@ class Tasks:
                 blocks=[b.TextBlock(turn.answer)],
                 backend=self.backend.label_for(interaction_id),
                 notes=[f"the service no longer returns it ({exc}); this is the text this notebook kept"],
+                chain=chain,
             )
         model = getattr(interaction, "agent", None) or getattr(interaction, "model", None)
         result = Result(
             interaction_id, str(interaction.status), model, backend=self.backend.label_for(interaction_id)
         )
+        result.chain = chain
         _absorb(result, interaction)
         if result.error:
             result.error = self.backend.scrub(result.error)

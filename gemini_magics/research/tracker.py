@@ -70,6 +70,7 @@ class Tracker(Observed):
         self.backend = backend
         self.timing = timing or Timing()
         self.notes = list(notes or [])  # shown with the final result (e.g. a model substitution)
+        self.chain: str | None = None  # the chain it runs on, when this notebook's (output provenance)
         self._on_finish = on_finish
         self._finishing = False
         self._assembler = b.Assembler()

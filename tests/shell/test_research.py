@@ -403,7 +403,8 @@ def test_displayed_in_a_kernel_the_static_fallback_never_changes_and_the_widget_
     assert ended.status == "completed"
     label = run.tracker.backend.target().label
     assert (markdown, plain) == (running_markdown(ended, label), running_plain(ended))
-    assert shown.metadata["gemini"] == {"interaction_id": run.id, "model": AGENT, "background": True}
+    provenance = {"agent": AGENT, "backend": "endpoint", "chain": "default", "replayed": False}
+    assert shown.metadata["gemini"] == {"interaction_id": run.id, "background": True, **provenance}
     # The report is in the widget itself.
     from ipywidgets.widgets.widget import _instances
 

@@ -364,8 +364,9 @@ def test_no_badge_for_other_backends(kernel: Any, shown: Shown) -> None:
 def test_output_metadata(kernel: Any, shown: Shown, stream: str) -> None:
     result, (_, metadata) = answer(kernel, shown, f"%%gemini {stream}\n{PROMPT}")
     assert re.fullmatch(r"v1_\w+", result.id or "")
-    expected = {"gemini": {"interaction_id": result.id, "model": FLASH, "status": "completed"}}
-    assert metadata == expected
+    provenance = {"backend": "endpoint", "chain": "default", "replayed": False, "usage": result.usage}
+    expected = {"gemini": {"interaction_id": result.id, "model": FLASH, "status": "completed", **provenance}}
+    assert metadata == expected and result.usage["total_tokens"] > 0
     assert result._repr_mimebundle_()[1] == expected
     assert json.loads(json.dumps(metadata)) == expected  # survives in an .ipynb
 
