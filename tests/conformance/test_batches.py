@@ -8,6 +8,7 @@ wire (``batchStats``, int64 counts as strings, error bodies, a request without a
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import io
 import json
 import time
@@ -451,4 +452,6 @@ def test_async_client_create_get_list_cancel_delete(make_emulator: Any) -> None:
             await batches.get(name=slow.name)
         assert gone.value.code == 404
 
-    asyncio.run(flow())
+    # In its own thread: in the full suite another test's event loop may still run in this one.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, flow()).result(timeout=120)
