@@ -181,12 +181,20 @@ KERNEL_IDLE = """() => {
   const k = window.jupyterapp?.shell.currentWidget?.sessionContext?.session?.kernel;
   return !!k && k.connectionStatus === 'connected' && k.status === 'idle';
 }"""
+# The file's n code cells have run; cells a cell offered below (``%gemini fix``, ``--code``), never run, stay
+# "[ ]:" and are not counted.
 CODE_CELLS_EXECUTED = r"""n => {
   const p = [...document.querySelectorAll(
       '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-CodeCell .jp-InputPrompt')]
               .map(e => e.textContent.trim());
-  return p.length === n && p.every(t => /^\[\d+\]:$/.test(t));
+  return p.filter(t => /^\[\d+\]:$/.test(t)).length === n && p.every(t => t !== '[*]:');
 }"""
+# Every cell on the page: its source, execution count and number of outputs (in the current tab).
+PAGE_CELLS = """() => window.jupyterapp.shell.currentWidget.content.widgets.map(cell => ({
+  source: cell.model.sharedModel.getSource(),
+  count: cell.model.executionCount ?? null,
+  outputs: cell.model.outputs ? cell.model.outputs.length : 0,
+}))"""
 # Run code in the notebook's kernel without a cell (test set-up, never part of a notebook).
 EXECUTE_QUIETLY = """async code => {
   const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
@@ -238,8 +246,25 @@ class NotebookPage:
             )
 
     def cell(self, index: int) -> Any:
-        """The cell at ``index`` of the notebook file (Markdown cells count)."""
-        return self.page.locator(f"{NOTEBOOK} .jp-Cell").nth(index)
+        """The cell at ``index`` of the notebook file (Markdown cells count), wherever it is on the page."""
+        return self.page.locator(f"{NOTEBOOK} .jp-Cell").nth(self.position(index))
+
+    def position(self, index: int) -> int:
+        """Where the file's cell ``index`` is on the page. A cell can offer code as a new cell below it, not
+        run (``%gemini fix``, ``--code``: ``set_next_input``), which JupyterLab inserts while Run All goes on;
+        such cells are not in the file, so the page's cells are matched to the file's by their sources, in
+        order. An index past the file's last cell counts on from it (a cell a test added at the end)."""
+        if self.page.locator(f"{NOTEBOOK} .jp-Cell").count() <= len(self.nb.cells):
+            return index  # nothing inserted
+        sources = [cell["source"] for cell in self.page_cells()]
+        at = -1
+        for cell in self.nb.cells[: index + 1]:
+            at += 1
+            while at < len(sources) and sources[at] != cell.source:
+                at += 1
+            if at == len(sources):  # a cell changed on the page: no match, the file's index
+                return index
+        return at + max(0, index - len(self.nb.cells) + 1)
 
     def index(self, startswith: str) -> int:
         """Index of the first cell whose source starts with ``startswith``."""
@@ -247,6 +272,10 @@ class NotebookPage:
             if cell.source.startswith(startswith):
                 return i
         raise AssertionError(f"no cell starting with {startswith!r} in {self.name}")
+
+    def page_cells(self) -> list[dict[str, Any]]:
+        """Every cell on the page, inserted ones too: its source, execution count (None: not run), outputs."""
+        return list(self.page.evaluate(PAGE_CELLS))
 
     def outputs(self, index: int) -> Any:
         """The output area of the cell at ``index`` (one element holding all its outputs)."""

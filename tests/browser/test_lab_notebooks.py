@@ -529,3 +529,35 @@ def after_map_over_data(nb: Any, seen: Any) -> None:
 
 AFTER["14_map_over_data"] = after_map_over_data
 FOCUS["14_map_over_data"] = "%%gemini verdicts"
+
+
+# -- the notebook-aware assistant -------------------------------------------------------------------------
+
+
+def offers_code(source: str) -> bool:
+    """``%gemini fix`` or a ``--code`` prompt: the answer's code is offered as a new cell below, not run."""
+    first = source.split("\n", 1)[0].split()
+    return first[:2] == ["%gemini", "fix"] or (is_prompt(source) and "--code" in first)
+
+
+def after_assistant(nb: Any, seen: Any) -> None:
+    """In JupyterLab each fix and the ``--code`` answer put their code in a new cell right below them, not
+    run — the code of the answer's Python block (as the committed run shows it: nbclient adds no cells) — and
+    their note says so; Run All went on without running those cells."""
+    cells = nb.page_cells()
+    offering = [i for i, cell in enumerate(nb.nb.cells) if offers_code(cell.source)]
+    assert len(offering) == 4 and len(cells) == len(nb.nb.cells) + len(offering), cells
+    for i in offering:
+        added = cells[nb.position(i) + 1]
+        assert added["count"] is None and added["outputs"] == 0, added  # offered, not run
+        answer = [
+            o.data["text/markdown"] for o in nb.nb.cells[i].outputs if "text/markdown" in o.get("data", {})
+        ]
+        assert f"```python\n{added['source']}\n```" in answer[-1], (added, nb.nb.cells[i].source)
+        expect(nb.outputs(i).get_by_text("in a new cell below, not run").first).to_be_visible()
+    ratio = nb.index('scores = {"alice": 3, "bob": 0}\nratio = scores["alice"] / scores["bob"] if')
+    expect(nb.outputs(ratio)).to_have_text(re.compile(r"nan"))
+
+
+AFTER["15_assistant"] = after_assistant
+FOCUS["15_assistant"] = "%gemini fix use .get"

@@ -62,7 +62,7 @@ def test_there_are_notebooks() -> None:
     wanted_names = ("quick_start", "conversations", "thinking", "streaming", "image_generation")
     wanted_names += ("code_execution", "image_input", "function_calling", "structured_output")
     wanted_names += ("deep_research", "audio")
-    wanted_names += ("grounding", "replay", "map_over_data")
+    wanted_names += ("grounding", "replay", "map_over_data", "assistant")
     for wanted in wanted_names:
         assert any(name.endswith(wanted) for name in names), f"no notebook for {wanted}: {names}"
 
