@@ -64,8 +64,10 @@ def of_interaction(interaction: Any) -> Answer:
 
 
 def sender(client: Any) -> Callable[[dict[str, Any]], Awaitable[Any]]:
+    interactions = client.aio.interactions  # built once: the SDK makes a new resource object per access
+
     async def send(params: dict[str, Any]) -> Any:
-        stream = await client.aio.interactions.create(stream=True, **params)
+        stream = await interactions.create(stream=True, **params)
         response = getattr(stream, "response", None)
         if response is None or not hasattr(response, "aiter_lines"):  # an SDK that changed its stream class
             events = [e.model_dump(mode="json", exclude_none=True) async for e in stream]
@@ -77,7 +79,7 @@ def sender(client: Any) -> Callable[[dict[str, Any]], Awaitable[Any]]:
             events = list(blocks_compat.current(sse_events(iter(lines))))
         said = of_events(events)
         if said.status == "requires_continuation":  # a long answer: the SDK continues it
-            return await client.aio.interactions.create(**params)
+            return await interactions.create(**params)
         return said
 
     return send
