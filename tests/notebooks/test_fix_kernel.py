@@ -12,42 +12,14 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
 
 import pytest
-from jupyter_client.manager import KernelManager
+from real_kernel import Kernel
 from test_replay_notebooks import environment
 
 from gemini_magics.emulator import EmulatorServer
 
 GUARDED = 'ratio = (scores["alice"] / scores["bob"] if scores["bob"] != 0 else float("nan"))\nprint(ratio)'
-
-
-class Kernel:
-    def __init__(self, env: dict[str, str], cwd: Path) -> None:
-        self.manager = KernelManager(kernel_name="python3")
-        self.manager.start_kernel(env=env, cwd=str(cwd))
-        self.client = self.manager.client()
-        self.client.start_channels()
-        self.client.wait_for_ready(timeout=60)
-
-    def execute(self, code: str, timeout: float = 120) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        """Run ``code`` as a front end does; (the execute reply's content, the messages it produced)."""
-        messages: list[dict[str, Any]] = []
-        reply = self.client.execute_interactive(
-            code, timeout=timeout, output_hook=messages.append, allow_stdin=False, store_history=True
-        )
-        return reply["content"], messages
-
-    def printed(self, code: str) -> str:
-        """What running ``code`` printed (its status must be ok)."""
-        reply, messages = self.execute(code)
-        assert reply["status"] == "ok", reply
-        return "".join(m["content"]["text"] for m in messages if m["msg_type"] == "stream")
-
-    def stop(self) -> None:
-        self.client.stop_channels()
-        self.manager.shutdown_kernel(now=True)
 
 
 @pytest.mark.slow

@@ -8,13 +8,11 @@ names the notebook, which is what the map store's jobs are keyed by), pointed at
 from __future__ import annotations
 
 import re
-import signal
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
-from jupyter_client.manager import KernelManager
+from real_kernel import Kernel
 from test_replay_notebooks import environment
 
 from gemini_magics.emulator import EmulatorServer
@@ -24,46 +22,6 @@ SETUP = (
     f"%load_ext gemini_magics\nitems = [f'item {{i}} [emulator: rate=40, deltas=12]' for i in range({ROWS})]"
 )
 CELL = "%%gemini out --map items --store --concurrency 4{flags}\nSay {{text}}"
-
-
-class Kernel:
-    def __init__(self, env: dict[str, str], cwd: Path) -> None:
-        self.manager = KernelManager(kernel_name="python3")
-        self.manager.start_kernel(env=env, cwd=str(cwd))
-        self.client = self.manager.client()
-        self.client.start_channels()
-        self.client.wait_for_ready(timeout=60)
-
-    def run(self, code: str, timeout: float = 120) -> str:
-        """Execute ``code``; its stdout and results as text; fails on an error."""
-        shown: list[str] = []
-        reply = self.client.execute_interactive(
-            code, timeout=timeout, output_hook=lambda msg: shown.append(_text(msg)), allow_stdin=False
-        )
-        assert reply["content"]["status"] == "ok", "".join(shown) + str(reply["content"].get("evalue"))
-        return "".join(shown)
-
-    def kill(self) -> None:
-        self.client.stop_channels()
-        self.manager.signal_kernel(signal.SIGKILL)  # no atexit, no flush
-        while self.manager.is_alive():
-            time.sleep(0.05)
-        self.manager.cleanup_resources()
-
-    def stop(self) -> None:
-        self.client.stop_channels()
-        self.manager.shutdown_kernel(now=True)
-
-
-def _text(msg: dict[str, Any]) -> str:
-    content = msg.get("content", {})
-    if msg.get("msg_type") == "stream":
-        return content.get("text", "")
-    if msg.get("msg_type") in ("execute_result", "display_data"):
-        return content.get("data", {}).get("text/plain", "") + "\n"
-    if msg.get("msg_type") == "error":
-        return f"{content.get('ename')}: {content.get('evalue')}\n"
-    return ""
 
 
 @pytest.mark.slow
