@@ -147,7 +147,8 @@ def run_map(
 
     def engine(done: Any) -> Any:
         if request.batch:
-            return batch.BatchEngine(client, mapped, job_key, todo, notebook, label, _reader(parse), done)
+            reader, explain = _reader(parse), _explainer(backend)
+            return batch.BatchEngine(client, mapped, job_key, todo, notebook, label, reader, done, explain)
         ceiling = request.concurrency or settings.concurrency
         return Engine(answer.sender(client), _reader(parse), _explainer(backend), done, ceiling)
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from .answer import Answer
 from .engine import Outcome
+from .job import JobError
 from .store import MapStore
 
 FIRST_POLL = 1.0  # seconds; the interval grows to MAX_POLL, as a batch takes minutes to hours
@@ -130,8 +131,10 @@ class BatchEngine:
         label: str,
         read: Callable[[Any], tuple[str, dict[str, Any]]],
         done: Callable[[Outcome], None],
+        explain: Callable[[BaseException], Any] | None = None,
     ) -> None:
         self._client, self._store, self._key, self._rows = client, store, job_key, rows
+        self._explain = explain  # the service's refusal in the magics' words (``Failure.message``)
         self._notebook, self._label, self._read, self._done = notebook, label, read, done
         self.limiter = _Window()
         self.cancelled = False
@@ -141,6 +144,15 @@ class BatchEngine:
         self.notify: Callable[[], None] = lambda: None  # the job's: its progress view shows ``remote``
 
     async def run(self, _rows: Any) -> None:
+        try:
+            job, order = await self._submit_and_follow()
+        except Exception as exc:  # the service refused or failed the job: one line for the user
+            if self._explain is None:
+                raise
+            raise JobError(f"the batch failed: {self._explain(exc).message}") from None
+        self._collect(job, order)
+
+    async def _submit_and_follow(self) -> tuple[Any, list[str]]:
         keys = [key for _, _, key in self._rows]
         found = self._store.batch_of(self._key)
         if found is not None and set(keys) <= set(found[1]):
@@ -149,7 +161,9 @@ class BatchEngine:
             order = keys
             self.name = await self._submit()
             self._store.put_batch(self._key, self.name, order, self._notebook, self._label)
-        job = await self._follow()
+        return await self._follow(), order
+
+    def _collect(self, job: Any, order: list[str]) -> None:
         state = str(getattr(job.state, "value", job.state) or "")
         self._store.end_batch(self._key, STATE_WORDS.get(state, state.lower()))
         numbers = {key: number for number, _, key in self._rows}
@@ -164,7 +178,7 @@ class BatchEngine:
             self._done(self._outcome(numbers[key], responses[position]))
         if state in ("JOB_STATE_FAILED", "JOB_STATE_EXPIRED") and not responses:
             message = getattr(job.error, "message", None) if job.error else None
-            raise RuntimeError(
+            raise JobError(
                 f"the batch {self.name} {STATE_WORDS[state]}" + (f": {message}" if message else "")
             )
 

@@ -23,6 +23,10 @@ from .engine import Engine, Outcome
 from .store import MapStore
 
 
+class JobError(Exception):
+    """A failure of the whole job, already worded for the user (one line)."""
+
+
 @dataclass(frozen=True)
 class Snapshot:
     total: int
@@ -160,7 +164,8 @@ class MapJob:
             if self.state == "running":
                 self.state = "completed"
         except Exception as exc:
-            self.state, self.error = "failed", f"{type(exc).__name__}: {exc}"
+            said = str(exc) if isinstance(exc, JobError) else f"{type(exc).__name__}: {exc}"
+            self.state, self.error = "failed", (said.strip().splitlines() or [said])[0]
         finally:
             loop.close()
             self._ended = time.monotonic()

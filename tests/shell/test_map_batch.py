@@ -123,3 +123,13 @@ def test_a_batch_is_recorded_and_replayed(mk: Any, tmp_path: Any) -> None:
     mk.run("cities = ['Paris', 'Oslo', 'Lima']")
     replayed = handle_of(mk.run("%%gemini v --map cities --schema Verdict --batch\nRate {text}")).wait(60)
     pd.testing.assert_frame_equal(live, replayed)
+
+
+def test_a_batch_the_service_refuses_fails_in_one_line_and_keeps_nothing_half_done(mk: Any) -> None:
+    mk.run("rows = ['a', 'b']")
+    handle = handle_of(mk.run("%%gemini out --map rows --batch -m gemini-9-nonexistent --yes\nHi {text}"))
+    frame = handle.wait(30)
+    assert handle.state == "failed" and handle.error is not None
+    assert handle.error.startswith("the batch failed: ") and "\n" not in handle.error, handle.error
+    assert "Traceback" not in handle.error and "not found" in handle.error.lower(), handle.error
+    assert frame["error"].notna().all() and mk.shell.user_ns["out"] is frame
