@@ -10,7 +10,7 @@ import json
 import os
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -137,37 +137,51 @@ class Backend:
                 self._client_for = wanted
             return self._client
 
-    def async_client(self, attempts: int = 1) -> Any:
+    def async_client(
+        self, attempts: int = 1, request_hook: Callable[[Any], Awaitable[None]] | None = None
+    ) -> Any:
         """A client for ``client.aio`` calls with the SDK's retries set to ``attempts`` (``--map`` retries
-        itself, adaptively); cached like ``client``."""
+        itself, adaptively) and an optional httpx ``request_hook`` that sees each outgoing request
+        (``mapping/wire.py``); cached like ``client``."""
         target, key = self.target(), self.key()
         replay = self.replay if self.replay is not None and self.replay.active else None
-        wanted = (target, key, id(replay), replay.mode if replay else "off", attempts)
+        wanted = (target, key, id(replay), replay.mode if replay else "off", attempts, request_hook)
         with self._lock:
             if self._async is None or self._async_for != wanted:
-                self._async = self._make_client(target, key, replay, attempts)
+                self._async = self._make_client(target, key, replay, attempts, request_hook)
                 self._async_for = wanted
             return self._async
 
-    def _make_client(self, target: Target, key: str | None, replay: Any = None, attempts: int = 0) -> Any:
+    def _make_client(
+        self,
+        target: Target,
+        key: str | None,
+        replay: Any = None,
+        attempts: int = 0,
+        request_hook: Callable[[Any], Awaitable[None]] | None = None,
+    ) -> Any:
         from google import genai
         from google.genai import types
 
         retry = types.HttpRetryOptions(attempts=attempts or max(1, self.retries + 1))
+        hooks = {"event_hooks": {"request": [request_hook]}} if request_hook is not None else {}
         if replay is not None:
-            return self._recording_client(target, key, replay, retry)
+            return self._recording_client(target, key, replay, retry, hooks)
         if target.kind == "gemini":
             if not key:
                 raise BackendError(
                     "no API key: set GEMINI_API_KEY, or run %gemini key, or use the emulator "
                     "(%config GeminiMagics.backend = 'emulator')"
                 )
-            return genai.Client(api_key=key, http_options=types.HttpOptions(retry_options=retry))
+            http = types.HttpOptions(retry_options=retry, async_client_args=hooks or None)
+            return genai.Client(api_key=key, http_options=http)
         base_url = target.base_url if target.kind == "url" else self._emulator_url()
-        http = types.HttpOptions(base_url=base_url, retry_options=retry)
+        http = types.HttpOptions(base_url=base_url, retry_options=retry, async_client_args=hooks or None)
         return genai.Client(api_key=key or EMULATOR_KEY, http_options=http)
 
-    def _recording_client(self, target: Target, key: str | None, replay: Any, retry: Any) -> Any:
+    def _recording_client(
+        self, target: Target, key: str | None, replay: Any, retry: Any, hooks: dict[str, Any]
+    ) -> Any:
         """A client whose requests go through the cassette; replaying, nothing is sent (no emulator is
         started, no key is needed)."""
         from google import genai
@@ -187,7 +201,7 @@ class Backend:
             base_url=base_url,
             retry_options=retry,
             client_args={"transport": make_transport(replay, sending)},
-            async_client_args={"transport": make_async_transport(replay, sending)},
+            async_client_args={"transport": make_async_transport(replay, sending), **hooks},
         )
         return genai.Client(api_key=key or EMULATOR_KEY, http_options=http)
 

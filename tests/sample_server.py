@@ -67,6 +67,7 @@ class SampleServer:
     def __init__(self) -> None:
         self.by_id: dict[str, str] = {}
         self.requests: list[tuple[str, str, dict[str, Any] | None]] = []
+        self.headers: list[dict[str, str]] = []  # each request's headers, in the order of ``requests``
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -79,6 +80,7 @@ class SampleServer:
                 length = int(self.headers.get("content-length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
                 server.requests.append(("POST", self.path, body))
+                server.headers.append({k.lower(): v for k, v in self.headers.items()})
                 if not self.path.split("?")[0].endswith("/interactions"):  # no other API here (no Files API)
                     self._json(404, {"error": {"message": f"Not found: {self.path}", "code": "not_found"}})
                     return
@@ -93,6 +95,7 @@ class SampleServer:
 
             def do_GET(self) -> None:
                 server.requests.append(("GET", self.path, None))
+                server.headers.append({k.lower(): v for k, v in self.headers.items()})
                 interaction_id = self.path.split("?")[0].rsplit("/", 1)[-1]
                 streamed = "stream=true" in self.path  # ``by_id["ID#stream"]`` answers those only
                 name = server.by_id.get(f"{interaction_id}#stream") if streamed else None

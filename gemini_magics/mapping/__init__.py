@@ -19,7 +19,7 @@ from ..backend import Backend
 from ..interpolate import InterpolationError, interpolate
 from ..options import CellRequest
 from ..prices import PriceTable
-from . import answer, batch, cost, table
+from . import answer, batch, cost, table, wire
 from .engine import Engine, Failure, Outcome
 from .job import MapJob
 from .store import MapStore
@@ -142,7 +142,7 @@ def run_map(
                 batch.request_of(row_params)
             except batch.BatchError as exc:
                 raise MapError(str(exc)) from None
-    client = backend.async_client(attempts=1)
+    client = backend.async_client(attempts=1, request_hook=wire.keep_request)
     label = f"gemini-magics --map {source}: {len(rows):,} rows ({notebook.rsplit('/', 1)[-1]})"
 
     def engine(done: Any) -> Any:

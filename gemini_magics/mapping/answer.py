@@ -6,7 +6,8 @@ row, measured by ``bench/map_throughput.py``'s profile), which caps a map at a f
 one core. The stream carries the same answer, and the magics already read streams this way
 (``backend.EventStream``, pinned by ``tests/unit/test_event_stream.py``). A row whose stream stops at the
 service's decode limit (``requires_continuation``) is sent again without streaming, so the SDK's own
-continuation assembles the long answer.
+continuation assembles the long answer. The request side skips the SDK's per-request marshalling once
+the SDK has vouched for the body's shape (``wire.py``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from .. import blocks as b
 from .. import blocks_compat
 from ..backend import sse_events
+from .wire import FastPath
 
 
 @dataclass
@@ -65,19 +67,11 @@ def of_interaction(interaction: Any) -> Answer:
 
 def sender(client: Any) -> Callable[[dict[str, Any]], Awaitable[Any]]:
     interactions = client.aio.interactions  # built once: the SDK makes a new resource object per access
+    path = FastPath(interactions)
 
     async def send(params: dict[str, Any]) -> Any:
-        stream = await interactions.create(stream=True, **params)
-        response = getattr(stream, "response", None)
-        if response is None or not hasattr(response, "aiter_lines"):  # an SDK that changed its stream class
-            events = [e.model_dump(mode="json", exclude_none=True) async for e in stream]
-        else:
-            try:
-                lines = [line async for line in response.aiter_lines()]
-            finally:
-                await response.aclose()
-            events = list(blocks_compat.current(sse_events(iter(lines))))
-        said = of_events(events)
+        lines = [line async for line in path.open(params)]
+        said = of_events(list(blocks_compat.current(sse_events(iter(lines)))))
         if said.status == "requires_continuation":  # a long answer: the SDK continues it
             return await interactions.create(**params)
         return said
