@@ -114,10 +114,12 @@ def main() -> int:
     args = parser.parse_args()
     proc, url = start_emulator()
     try:
-        client = sdk_client(url)
         ip = shell(url)
         rows = []
         for n in args.concurrency:
+            # A fresh client each time: a pooled connection left idle since the last stage may have been
+            # closed by the server (keep-alive timeout), and the loop, like the map, has no SDK retries.
+            client = sdk_client(url)
             prompts = [f"loop {n} row {i} {LATENCY}" for i in range(args.rows)]
             started = time.perf_counter()
             answered = asyncio.run(plain_loop(client, prompts, n))
