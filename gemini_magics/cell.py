@@ -17,7 +17,7 @@ from .backend import Backend, BackendError
 from .chain import Chain, ChainStore
 from .chain import Turn as ChainTurn
 from .interpolate import InterpolationError, interpolate
-from .turn import Result, input_blocks, run
+from .turn import Result, absorb_interaction, input_blocks, run
 
 
 class CellError(Exception):
@@ -317,10 +317,8 @@ class CellRunner:
             return Result(
                 None, "interrupted", _who(params), backend=label, elapsed=time.monotonic() - started
             )
-        from .turn import _absorb
-
         result = Result(None, "in_progress", _who(params), backend=label)
-        _absorb(result, interaction)
+        absorb_interaction(result, interaction)
         if result.error:  # the service's own error text may quote the key
             result.error = self.backend.scrub(result.error)
         result.elapsed = time.monotonic() - started

@@ -8,23 +8,33 @@ A first word that names a subcommand is that subcommand; ``%gemini -- text`` alw
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from .cell import CellError, Defaults
+from .cell import CellError, CellRunner, Defaults
 from .options import SUBCOMMANDS, help_text
 from .render.static import code_span, escape
 
-if TYPE_CHECKING:
-    from .cell import CellRunner
-    from .magics import GeminiMagics
+
+class Host(Protocol):
+    """What the subcommands use of the magics (``magics.GeminiMagics``, which imports this module)."""
+
+    shell: Any
+    prices: dict[str, Any]
+    budget: float | None
+
+    def defaults(self) -> Defaults: ...
+
+    def cassette_file(self) -> Any: ...
+
+    def run_prompt(self, runner: CellRunner, line: str, cell: str, defaults: Defaults) -> Any: ...
 
 
-def dispatch(magics: GeminiMagics, runner: CellRunner, line: str) -> Any:
+def dispatch(magics: Host, runner: CellRunner, line: str) -> Any:
     words = line.strip().split(maxsplit=1)
     if not words:
         raise CellError("write a prompt after %gemini, or run %gemini help")
     first, rest = words[0], (words[1] if len(words) > 1 else "")
-    defaults = cell_defaults(magics)
+    defaults = magics.defaults()
     if first in SUBCOMMANDS:
         return globals()[f"_{first}"](magics, runner, rest)
     flags, prompt = "", line.strip()
@@ -34,27 +44,14 @@ def dispatch(magics: GeminiMagics, runner: CellRunner, line: str) -> Any:
         flags, sep, prompt = line.partition(" -- ")
         if not sep:
             raise CellError("put the prompt after ' -- ' when using flags: %gemini -m MODEL -- your question")
-    return magics._cell(runner, flags, prompt, defaults)
+    return magics.run_prompt(runner, flags, prompt, defaults)
 
 
-def cell_defaults(magics: GeminiMagics) -> Defaults:
-    """What a cell falls back on: the magics' settings."""
-    return Defaults(
-        magics.model,
-        magics.agent,
-        magics.stream,
-        magics.thinking,
-        magics.thoughts,
-        **magics.tool_settings(),
-        **magics.generation_settings(),
-    )
-
-
-def _help(magics: GeminiMagics, runner: CellRunner, rest: str) -> None:
+def _help(magics: Host, runner: CellRunner, rest: str) -> None:
     print(help_text())
 
 
-def _key(magics: GeminiMagics, runner: CellRunner, rest: str) -> None:
+def _key(magics: Host, runner: CellRunner, rest: str) -> None:
     from getpass import getpass
 
     if rest.strip():
@@ -67,7 +64,7 @@ def _key(magics: GeminiMagics, runner: CellRunner, rest: str) -> None:
     print("API key set for this kernel." if key.strip() else "API key cleared.")
 
 
-def _chains(magics: GeminiMagics, runner: CellRunner, rest: str) -> Any:
+def _chains(magics: Host, runner: CellRunner, rest: str) -> Any:
     from IPython.display import Markdown
 
     infos = runner.store.chains(runner.notebook)
@@ -84,7 +81,7 @@ def _chains(magics: GeminiMagics, runner: CellRunner, rest: str) -> Any:
     return Markdown("\n".join(rows))
 
 
-def _use(magics: GeminiMagics, runner: CellRunner, rest: str) -> None:
+def _use(magics: Host, runner: CellRunner, rest: str) -> None:
     name = rest.strip()
     if not name or " " in name:
         raise CellError("usage: %gemini use NAME")
@@ -93,13 +90,13 @@ def _use(magics: GeminiMagics, runner: CellRunner, rest: str) -> None:
     print(f"Using chain {name!r} ({state}).")
 
 
-def _new(magics: GeminiMagics, runner: CellRunner, rest: str) -> None:
+def _new(magics: Host, runner: CellRunner, rest: str) -> None:
     name = rest.strip() or runner.store.active_name(runner.notebook)
     runner.store.reset(runner.notebook, name)
     print(f"Chain {name!r}: the next prompt starts a new conversation (history kept).")
 
 
-def _history(magics: GeminiMagics, runner: CellRunner, rest: str) -> Any:
+def _history(magics: Host, runner: CellRunner, rest: str) -> Any:
     from IPython.display import Markdown
 
     name = rest.strip() or runner.store.active_name(runner.notebook)
@@ -124,7 +121,7 @@ def _history(magics: GeminiMagics, runner: CellRunner, rest: str) -> Any:
 # -- background runs (gemini_magics/research) ----------------------------------------------------------
 
 
-def _tasks(magics: GeminiMagics, runner: CellRunner, rest: str) -> Any:
+def _tasks(magics: Host, runner: CellRunner, rest: str) -> Any:
     from IPython.display import display
 
     from .mapping.batch import tasks_markdown
@@ -141,46 +138,46 @@ def _tasks(magics: GeminiMagics, runner: CellRunner, rest: str) -> Any:
         display({"text/markdown": text, "text/plain": text}, raw=True)
 
 
-def _panel(magics: GeminiMagics, runner: CellRunner, rest: str) -> Any:
+def _panel(magics: Host, runner: CellRunner, rest: str) -> Any:
     from .research import commands
 
     return commands.panel(runner, rest)
 
 
-def _wait(magics: GeminiMagics, runner: CellRunner, rest: str) -> Any:
+def _wait(magics: Host, runner: CellRunner, rest: str) -> Any:
     from .research import commands
 
     return commands.wait(runner, rest)
 
 
-def _show(magics: GeminiMagics, runner: CellRunner, rest: str) -> Any:
+def _show(magics: Host, runner: CellRunner, rest: str) -> Any:
     from .research import commands
 
     return commands.show(runner, rest)
 
 
-def _cancel(magics: GeminiMagics, runner: CellRunner, rest: str) -> Any:
+def _cancel(magics: Host, runner: CellRunner, rest: str) -> Any:
     from .research import commands
 
     return commands.cancel(runner, rest)
 
 
-def _approve(magics: GeminiMagics, runner: CellRunner, rest: str) -> Any:
+def _approve(magics: Host, runner: CellRunner, rest: str) -> Any:
     from .research import commands
 
-    return commands.approve(runner, rest, magics.shell.user_ns, cell_defaults(magics))
+    return commands.approve(runner, rest, magics.shell.user_ns, magics.defaults())
 
 
 # -- the service's stored interactions and its models (gemini_magics/manage.py) -------------------------
 
 
-def _delete(magics: GeminiMagics, runner: CellRunner, rest: str) -> None:
+def _delete(magics: Host, runner: CellRunner, rest: str) -> None:
     from . import manage
 
     manage.delete(runner, rest, magics.shell.user_ns)
 
 
-def _models(magics: GeminiMagics, runner: CellRunner, rest: str) -> Any:
+def _models(magics: Host, runner: CellRunner, rest: str) -> Any:
     from . import manage
 
     return manage.models(rest)
@@ -189,13 +186,13 @@ def _models(magics: GeminiMagics, runner: CellRunner, rest: str) -> Any:
 # -- file search stores (gemini_magics/stores.py) ---------------------------------------------------------
 
 
-def _stores(magics: GeminiMagics, runner: CellRunner, rest: str) -> Any:
+def _stores(magics: Host, runner: CellRunner, rest: str) -> Any:
     from . import stores
 
     return stores.stores(runner, rest)
 
 
-def _store(magics: GeminiMagics, runner: CellRunner, rest: str) -> Any:
+def _store(magics: Host, runner: CellRunner, rest: str) -> Any:
     from . import stores
 
     return stores.store(runner, rest)
@@ -204,7 +201,7 @@ def _store(magics: GeminiMagics, runner: CellRunner, rest: str) -> Any:
 # -- the notebook's cassette (gemini_magics/replay/) -------------------------------------------------------
 
 
-def _cassette(magics: GeminiMagics, runner: CellRunner, rest: str) -> Any:
+def _cassette(magics: Host, runner: CellRunner, rest: str) -> Any:
     from .replay import report
 
     try:
@@ -216,11 +213,11 @@ def _cassette(magics: GeminiMagics, runner: CellRunner, rest: str) -> Any:
 # -- the notebook-aware assistant (gemini_magics/assistant/) -----------------------------------------------
 
 
-def _fix(magics: GeminiMagics, runner: CellRunner, rest: str) -> Any:
+def _fix(magics: Host, runner: CellRunner, rest: str) -> Any:
     from .assistant import fix
 
     try:
-        return fix.run(magics.shell, runner, rest, cell_defaults(magics))
+        return fix.run(magics.shell, runner, rest, magics.defaults())
     except fix.FixError as exc:
         raise CellError(str(exc)) from None
 
@@ -228,7 +225,7 @@ def _fix(magics: GeminiMagics, runner: CellRunner, rest: str) -> Any:
 # -- what the notebook spent, and its chains written out (gemini_magics/spend.py, export.py) -----------------
 
 
-def _usage(magics: GeminiMagics, runner: CellRunner, rest: str) -> Any:
+def _usage(magics: Host, runner: CellRunner, rest: str) -> Any:
     from .prices import PriceTable
     from .spend import SpendError, command
 
@@ -238,7 +235,7 @@ def _usage(magics: GeminiMagics, runner: CellRunner, rest: str) -> Any:
         raise CellError(str(exc)) from None
 
 
-def _export(magics: GeminiMagics, runner: CellRunner, rest: str) -> Any:
+def _export(magics: Host, runner: CellRunner, rest: str) -> Any:
     from . import export
     from .prices import PriceTable
 

@@ -3,7 +3,7 @@ that stops it.
 
 Everything is read from what the stores already keep, so a restarted kernel (or another kernel on the same
 notebook) sees the same figures: every turn's usage as the service reported it (cells, tool loops and
-research runs alike: ``chain.py``), every answered ``--map`` row (``mapping/store.py``), and ``--no-store``
+research runs alike: ``chain/``), every answered ``--map`` row (``mapping/store.py``), and ``--no-store``
 cells, which have no turn, in a small table of their own here (``stateless_usage``, in the same SQLite
 file). Dollars are ``prices.py``'s table (with ``GeminiMagics.prices`` on top) times that usage. Answers of
 the offline emulator and of a cassette are priced as Gemini would have charged for them: the figures — and

@@ -15,25 +15,21 @@ structured output.
   the answer. A function that raises answers with ``is_error``; ``max_tool_steps`` rounds stop a runaway.
 - ``finish`` parses structured output into ``Result.parsed`` and keeps MCP header values out of everything
   the user sees.
+
+Calling a function with the model's arguments, and its result back as JSON, is ``tool_calls.py``'s.
 """
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
-import datetime as dt
-import enum
 import inspect
 import json
-import threading
-import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
 from . import blocks as b
 from . import generation, mcp_config
+from .tool_calls import describe, invoke, jsonable, to_wire, type_hints
 
 if TYPE_CHECKING:
     from .backend import Backend
@@ -194,7 +190,7 @@ def _described(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
     a hint takes its default's JSON type, or any value. ``*args``/``**kwargs`` are not declared.
     """
     signature = inspect.signature(function)
-    hints = _hints(function)
+    hints = type_hints(function)
     parameters = []
     for parameter in signature.parameters.values():
         if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
@@ -214,122 +210,6 @@ def _described(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
     proxy.__name__ = proxy.__qualname__ = name
     proxy.__doc__ = inspect.getdoc(function) or ""
     return proxy
-
-
-def _hints(function: Callable[..., Any]) -> dict[str, Any]:
-    target = function if inspect.isroutine(function) else getattr(function, "__call__", function)  # noqa: B004
-    try:
-        return typing.get_type_hints(target, include_extras=True)
-    except Exception:
-        return {}
-
-
-# -- calling -------------------------------------------------------------------------------------------
-
-
-def invoke(function: Callable[..., Any], arguments: Mapping[str, Any]) -> Any:
-    """Call ``function`` with the model's arguments, converted to its type hints (dict → pydantic model,
-    str → enum/date, ...). Raises what the function raises, or a ``ValueError`` for invalid arguments."""
-    try:
-        signature = inspect.signature(function)
-    except (TypeError, ValueError):
-        signature = None
-    hints = _hints(function)
-    args: list[Any] = []
-    kwargs: dict[str, Any] = {}
-    for key, value in arguments.items():
-        parameter = signature.parameters.get(key) if signature else None
-        if key in hints and parameter is not None:
-            value = _convert(hints[key], value, key)
-        if parameter is not None and parameter.kind is parameter.POSITIONAL_ONLY:
-            args.append(value)
-        else:
-            kwargs[key] = value
-    value = function(*args, **kwargs)
-    if inspect.isawaitable(value):
-        value = _await(value)
-    return value
-
-
-def _convert(hint: Any, value: Any, name: str) -> Any:
-    import pydantic
-
-    try:
-        adapter = pydantic.TypeAdapter(hint)
-    except Exception:
-        return value  # a hint pydantic cannot check: pass the value as it came
-    try:
-        return adapter.validate_python(value)
-    except pydantic.ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or name}: {e['msg']}" for e in exc.errors()[:3])
-        raise ValueError(f"invalid argument {name!r}: {problems}") from None
-
-
-def _await(awaitable: Any) -> Any:
-    """Run an async function's result to completion in a thread of its own (the kernel's loop is busy)."""
-    box: dict[str, Any] = {}
-
-    async def wait() -> Any:
-        return await awaitable
-
-    def target() -> None:
-        try:
-            box["value"] = asyncio.run(wait())
-        except BaseException as exc:
-            box["error"] = exc
-
-    thread = threading.Thread(target=target, name="gemini-tool", daemon=True)
-    thread.start()
-    thread.join()
-    if "error" in box:
-        raise box["error"]
-    return box.get("value")
-
-
-def to_wire(value: Any) -> Any:
-    """A function's return value as a ``function_result``: text as it is, anything else as a JSON object."""
-    if isinstance(value, str):
-        return value
-    plain = jsonable(value)
-    return plain if isinstance(plain, dict) else {"result": plain}
-
-
-def jsonable(value: Any) -> Any:
-    """``value`` as JSON-compatible data (pydantic models, dataclasses, enums, dates, sets, numpy...)."""
-    return json.loads(json.dumps(value, default=_plain, ensure_ascii=False))
-
-
-def _plain(value: Any) -> Any:
-    if hasattr(value, "model_dump") and callable(value.model_dump):
-        return value.model_dump(mode="json")
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.asdict(value)
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, dt.date | dt.time | dt.datetime):
-        return value.isoformat()
-    if isinstance(value, set | frozenset | tuple):
-        return list(value)
-    if isinstance(value, PurePath):
-        return str(value)
-    if isinstance(value, bytes | bytearray):
-        return f"<{len(value)} bytes>"
-    for method in ("tolist", "to_dict"):  # numpy arrays and scalars, pandas objects
-        convert = getattr(value, method, None)
-        if callable(convert):
-            try:
-                return convert()
-            except Exception:
-                break
-    return str(value)
-
-
-def describe(exc: BaseException) -> str:
-    """``Type: message`` on one line, short enough to send back to the model."""
-    message = " ".join(str(exc).split())
-    if len(message) > 500:
-        message = message[:499] + "…"
-    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
 # -- structured output -------------------------------------------------------------------------------------

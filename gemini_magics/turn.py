@@ -189,7 +189,7 @@ def run(
             _run_streamed(backend, params, result, on_progress)
         else:
             interaction = backend.create(params)
-            _absorb(result, interaction)
+            absorb_interaction(result, interaction)
     except BackendError as exc:
         result.status, result.error = "failed", str(exc)
     except KeyboardInterrupt:
@@ -201,7 +201,9 @@ def run(
     return result
 
 
-def _absorb(result: Result, interaction: Any) -> None:
+def absorb_interaction(result: Result, interaction: Any) -> None:
+    """Fill ``result`` from an SDK ``Interaction``: a non-streamed reply, a background run's creation, or
+    a finished run fetched later (cell, research trackers); the caller scrubs the error text."""
     result.interaction = interaction
     result.id = interaction.id or result.id
     # A lenient SDK keeps what it cannot type (null, a bare value): ``from_steps`` skips what is no step.

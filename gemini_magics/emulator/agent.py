@@ -20,8 +20,8 @@ from .agent_report import ReportSpec, report_deltas, report_step
 from .content import UNSAFE_HTML, b64
 from .directives import number
 from .engine import Behaviour, Emit, Finish, Pause
-from .model import Turn
 from .tooling import search_query, turn_sources, unsafe
+from .turn import Turn
 
 _PHASES = [
     "***Generating research plan***\n\nTo best answer your request, I'm starting by constructing a research "

@@ -14,8 +14,9 @@ from typing import Any
 
 from .agent_config import family_of
 from .engine import Behaviour, Emit, Finish, Pause
-from .model import Turn, thought
+from .model import thought
 from .tooling import code_for, run_python
+from .turn import Turn
 from .usage import count_tokens, step_text
 
 

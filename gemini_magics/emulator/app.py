@@ -13,7 +13,7 @@ import asyncio
 import difflib
 import hashlib
 import json
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,13 +36,14 @@ from . import (
     filestore,
     legacy,
     mcp_tools,
+    sse,
     validation,
 )
 from .agent import research
-from .model import Turn, respond
+from .model import respond
 from .store import Record, Store, new_interaction_id
+from .turn import Turn
 
-DONE_FRAME = b"event: done\ndata: [DONE]\n\n"
 _CONTENT_TYPES = frozenset({"text", "image", "audio", "document", "video"})
 
 
@@ -401,54 +402,12 @@ class Emulator:
             elif "stall" in wanted:
                 hang = start + int(wanted["stall"])
         record.streams_served += 1
-        frames = _tail(record, start, limit, hang)
+        frames = sse.tail(record, start, limit, hang)
         return StreamingResponse(
             frames,
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
-
-
-async def _tail(record: Record, start: int, limit: int | None, hang: int | None) -> AsyncIterator[bytes]:
-    """The event log from ``start`` on, as SSE frames, batched as they become available.
-
-    ``limit`` closes the connection after that many events (a cut); ``hang`` stops sending after that
-    event and keeps the connection open (a stall). A stream that reaches the end of a finished log ends
-    with ``event: done`` / ``data: [DONE]``, as the service's do.
-    """
-    translator = legacy.LegacyEventTranslator() if record.legacy else None
-    if translator is not None:
-        for event in record.events[:start]:
-            translator.translate(event)  # bring the translator's state up to the resume point
-    pos = start
-    while True:
-        await record.wait_for_events(pos)
-        end = len(record.events)
-        for bound in (limit, hang):
-            if bound is not None:
-                end = min(end, bound)
-        cut = (limit is not None and end >= limit) or (hang is not None and end >= hang)
-        last = record.finished and end >= len(record.events) and not cut
-        if end > pos or last:
-            if translator is None:
-                chunk = b"".join(record.frames[pos:end])
-            else:
-                chunk = b"".join(_legacy_frames(translator, record.events[pos:end]))
-            yield chunk + DONE_FRAME if last else chunk  # every stream ends with the terminator
-            pos = end
-        if last or (limit is not None and pos >= limit):
-            return
-        if hang is not None and pos >= hang:
-            await asyncio.Event().wait()  # never set: the client has to give up
-
-
-def _legacy_frames(translator: legacy.LegacyEventTranslator, events: list[dict[str, Any]]) -> list[bytes]:
-    out = []
-    for event in events:
-        for translated in translator.translate(event):
-            data = json.dumps(translated, separators=(",", ":"), ensure_ascii=False)
-            out.append(f"event: {translated['event_type']}\ndata: {data}\n\n".encode())
-    return out
 
 
 def _texts(steps: list[dict[str, Any]]) -> list[str]:

@@ -41,8 +41,9 @@ from starlette.routing import Route
 from . import catalog, directives, engine, errors, gencontent
 from .files import check_key, page
 from .filestore import FilesError, FileService, random_id, rfc3339
-from .model import Turn, respond
+from .model import respond
 from .store import Record, Store, new_interaction_id
+from .turn import Turn
 
 DEFAULT_RATE = 20.0  # requests a second when neither Settings.batch_rate nor the environment says
 RATE_ENV = "GEMINI_EMULATOR_BATCH_RATE"

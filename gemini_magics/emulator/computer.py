@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from . import controls, tooling
 
 if TYPE_CHECKING:
-    from .model import Turn
+    from .turn import Turn
 
 # The predefined Computer Use functions (the reference implementation's list) and their arguments.
 PREDEFINED = (

@@ -9,12 +9,10 @@ import math
 import re
 import struct
 import zlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .engine import Emit
-
-if TYPE_CHECKING:
-    from .model import Turn
+from .turn import STOP_WORDS, Turn
 
 # Text for the security tests of the front end: each payload would run script if rendered as raw HTML.
 UNSAFE_HTML = (
@@ -149,11 +147,9 @@ def structured_json(turn: Turn) -> str:
             schema = schema[key]
     if schema.get("type") == "text":  # a bare schema the SDK sent as a text format, its keys inline
         schema = {k: v for k, v in schema.items() if k not in ("type", "mime_type")}
-    from .model import _STOP  # the content words of the prompt fill the strings
-
     words = [w.strip(".,:;!?\"'()[]{}") for w in turn.prompt.split()]
     words = [w for w in words if w.isalpha()]
-    words = [w for w in words if w.lower() not in _STOP] or words or ["example"]
+    words = [w for w in words if w.lower() not in STOP_WORDS] or words or ["example"]  # the content words
     value = _instance(schema, schema.get("$defs") or schema.get("definitions") or {}, words, [0])
     return json.dumps(value, ensure_ascii=False, indent=2)
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from .usage import count_tokens
 
 if TYPE_CHECKING:
-    from .model import Turn
+    from .turn import Turn
 
 # -- tool_choice ----------------------------------------------------------------------------------------
 

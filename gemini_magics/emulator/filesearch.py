@@ -27,7 +27,7 @@ from .engine import Emit
 from .filestore import Document, FileService
 
 if TYPE_CHECKING:
-    from .model import Turn
+    from .turn import Turn
 
 DEFAULT_TOP_K = 5
 QUOTED = 3  # chunks the answer quotes

@@ -19,7 +19,7 @@ from . import controls
 from .engine import Emit
 
 if TYPE_CHECKING:
-    from .model import Turn
+    from .turn import Turn
 
 
 def signature(*parts: str) -> str:

@@ -4,7 +4,7 @@ The emulator speaks the GA data model (typed ``steps``, ``step.*`` events). Clie
 1.x parse a different shape: an Interaction with ``role`` and a flat ``outputs`` list of content blocks,
 and a stream of ``interaction.start`` / ``content.start|delta|stop`` / ``interaction.complete`` events.
 This module is a pure translation (no I/O, no emulator state) so that one event log can be served in
-either shape.
+either shape; the content blocks themselves are built by ``legacy_blocks.py``.
 
 Why it is careful about validity: 1.x parses a stream event as a plain ``Union`` of six event models.
 If the payload fails validation against the intended variant (an unknown delta type, a status outside
@@ -22,9 +22,22 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from .legacy_blocks import (
+    EMPTY_PAYLOAD,
+    IDENTIFIERS,
+    MEDIA,
+    MODALITIES,
+    PAYLOAD,
+    TOOL_BLOCKS,
+    content_block,
+    delta_block,
+    pick,
+    step_to_outputs,
+)
 
 __all__ = [
     "LEGACY_STATUSES",
@@ -81,222 +94,6 @@ def legacy_status(status: Any) -> str:
     return _STATUS_MAP.get(status, "failed") if isinstance(status, str) else "failed"
 
 
-# -- content blocks ---------------------------------------------------------------------------------
-
-_MEDIA = ("image", "audio", "video", "document")
-_MEDIA_KEYS = {
-    "image": ("data", "mime_type", "uri", "resolution"),
-    "video": ("data", "mime_type", "uri", "resolution"),
-    "audio": ("data", "mime_type", "uri"),
-    "document": ("data", "mime_type", "uri"),
-}
-_RESOLUTIONS = frozenset({"low", "medium", "high"})
-_MODALITIES = frozenset({"text", "image", "audio"})
-_URL_STATUSES = frozenset({"success", "error", "paywall", "unsafe"})
-
-
-def _pick(source: Mapping[str, Any], keys: Iterable[str]) -> dict[str, Any]:
-    return {key: source[key] for key in keys if source.get(key) is not None}
-
-
-def _annotation(annotation: Any) -> dict[str, Any] | None:
-    """GA typed citations (url_citation, file_citation, …) → 1.x's ``{start_index, end_index, source}``."""
-    if not isinstance(annotation, Mapping):
-        return None
-    out = _pick(annotation, ("start_index", "end_index"))
-    for key in ("url", "source", "document_uri", "file_name", "title"):
-        if isinstance(annotation.get(key), str):
-            out["source"] = annotation[key]
-            break
-    return out
-
-
-def _annotations(annotations: Any) -> list[dict[str, Any]]:
-    return [a for a in map(_annotation, annotations or []) if a is not None]
-
-
-def _content_block(block: Any) -> dict[str, Any] | None:
-    """A GA content block (or media/text delta) as a 1.x block; None for types 1.x cannot parse."""
-    if not isinstance(block, Mapping):
-        return None
-    kind = block.get("type")
-    if kind == "text":
-        out: dict[str, Any] = {"type": "text", "text": str(block.get("text") or "")}
-        if block.get("annotations"):
-            out["annotations"] = _annotations(block["annotations"])
-        return out
-    if kind in _MEDIA_KEYS:
-        out = {"type": kind, **_pick(block, _MEDIA_KEYS[kind])}
-        if out.get("resolution") not in _RESOLUTIONS:
-            out.pop("resolution", None)
-        return out
-    return None
-
-
-def _thought_block(step: Mapping[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {"type": "thought", **_pick(step, ("signature",))}
-    blocks = map(_content_block, step.get("summary") or [])
-    summary = [b for b in blocks if b is not None and b["type"] in ("text", "image")]
-    if summary:
-        out["summary"] = summary
-    return out
-
-
-def _text_of(value: Any) -> str:
-    """A string result (1.x's code_execution_result.result is a string; GA also allows content blocks)."""
-    if value is None or isinstance(value, str):
-        return value or ""
-    if isinstance(value, list):
-        texts = [b.get("text") for b in value if isinstance(b, Mapping) and b.get("type") == "text"]
-        return "".join(str(t or "") for t in texts)
-    return json.dumps(value, ensure_ascii=False)
-
-
-def _tool_result(value: Any, *, for_delta: bool = False) -> Any:
-    """function/mcp results: GA content lists become 1.x's ``{"items": [str | image]}``.
-
-    A block's result may be any JSON value in 1.x; a delta's must be a string or an object.
-    """
-    if value is None:
-        return ""
-    if isinstance(value, str | dict):
-        return value
-    if isinstance(value, list):
-        items: list[Any] = []
-        for item in value:
-            if isinstance(item, str):
-                items.append(item)
-            elif isinstance(item, Mapping) and item.get("type") == "text":
-                items.append(str(item.get("text") or ""))
-            elif isinstance(item, Mapping) and item.get("type") == "image":
-                items.append(_content_block(item))
-            else:
-                items.append(json.dumps(item, ensure_ascii=False))
-        return {"items": items}
-    return json.dumps(value, ensure_ascii=False) if for_delta else value
-
-
-def _code_arguments(arguments: Any) -> dict[str, Any]:
-    args = _pick(arguments, ("code", "language")) if isinstance(arguments, Mapping) else {}
-    if args.get("language") != "python":  # 1.x's Literal knows only python (GA adds bash)
-        args.pop("language", None)
-    return args
-
-
-def _list_arguments(key: str) -> Callable[[Any], dict[str, Any]]:
-    def convert(arguments: Any) -> dict[str, Any]:
-        value = arguments.get(key) if isinstance(arguments, Mapping) else None
-        return {key: [str(v) for v in value]} if isinstance(value, list) else {}
-
-    return convert
-
-
-def _search_results(result: Any) -> list[dict[str, Any]]:
-    out = []
-    for item in result if isinstance(result, list) else []:
-        if isinstance(item, Mapping):
-            entry = _pick(item, ("rendered_content", "title", "url"))
-            if "rendered_content" not in entry and isinstance(item.get("search_suggestions"), str):
-                entry["rendered_content"] = item["search_suggestions"]
-            out.append(entry)
-    return out
-
-
-def _url_results(result: Any) -> list[dict[str, Any]]:
-    out = []
-    for item in result if isinstance(result, list) else []:
-        if isinstance(item, Mapping):
-            entry = _pick(item, ("url", "status"))
-            if "status" in entry and entry["status"] not in _URL_STATUSES:
-                entry["status"] = "error"
-            out.append(entry)
-    return out
-
-
-def _file_results(result: Any) -> list[dict[str, Any]]:
-    return [_pick(r, ("file_search_store", "text", "title")) for r in result or [] if isinstance(r, Mapping)]
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return dict(value) if isinstance(value, Mapping) else {}
-
-
-def _call(
-    step: Mapping[str, Any], arguments: Callable[[Any], dict[str, Any]], *names: str, required: bool = False
-) -> dict[str, Any]:
-    """A *_call block. ``required``: 1.x requires id/name/arguments (function and MCP calls)."""
-    out: dict[str, Any] = {"type": step["type"]}
-    for key in ("id", *names):
-        if step.get(key) is not None or required:
-            out[key] = str(step.get(key) or "")
-    if step.get("arguments") is not None or required:
-        out["arguments"] = arguments(step.get("arguments"))
-    return out
-
-
-def _result(step: Mapping[str, Any], result: Callable[[Any], Any], *extra: str) -> dict[str, Any]:
-    out: dict[str, Any] = {"type": step["type"], **_pick(step, ("call_id", "is_error", "signature", *extra))}
-    if step.get("result") is not None:
-        out["result"] = result(step["result"])
-    return out
-
-
-def _required_result(step: Mapping[str, Any], *extra: str, for_delta: bool = False) -> dict[str, Any]:
-    """function/mcp results: 1.x requires ``call_id`` and ``result`` on the block."""
-    return {
-        "type": step["type"],
-        "call_id": str(step.get("call_id") or ""),
-        "result": _tool_result(step.get("result"), for_delta=for_delta),
-        **_pick(step, extra),
-    }
-
-
-# One converter per GA tool step type that 1.x has a content block for. The same dict is a valid
-# 1.x *delta* of that type: 1.x deltas reuse the block's field names.
-_TOOL_BLOCKS: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
-    "function_call": lambda s: _call(s, _dict, "name", required=True),
-    "function_result": lambda s: _required_result(s, "is_error", "name"),
-    "code_execution_call": lambda s: _call(s, _code_arguments),
-    "code_execution_result": lambda s: _result(s, _text_of),
-    "google_search_call": lambda s: _call(s, _list_arguments("queries")),
-    "google_search_result": lambda s: _result(s, _search_results),
-    "url_context_call": lambda s: _call(s, _list_arguments("urls")),
-    "url_context_result": lambda s: _result(s, _url_results),
-    "mcp_server_tool_call": lambda s: _call(s, _dict, "name", "server_name", required=True),
-    "mcp_server_tool_result": lambda s: _required_result(s, "name", "server_name"),
-    "file_search_result": lambda s: {"type": "file_search_result", "result": _file_results(s.get("result"))},
-}
-# What a block carries besides identifiers: a content.start shows the block without it.
-_PAYLOAD = ("arguments", "result", "is_error", "signature")
-_EMPTY_PAYLOAD = {
-    "function_call": {"arguments": {}},
-    "mcp_server_tool_call": {"arguments": {}},
-    "function_result": {"result": ""},
-    "mcp_server_tool_result": {"result": ""},
-}
-_IDENTIFIERS = ("id", "call_id", "name", "server_name")
-
-
-def _delta_block(kind: str, step: Mapping[str, Any]) -> dict[str, Any]:
-    """A 1.x tool delta: like the block, but a function/MCP result must be a string or an object."""
-    if kind in ("function_result", "mcp_server_tool_result"):
-        extra = ("is_error", "name") if kind == "function_result" else ("name", "server_name")
-        return _required_result(step, *extra, for_delta=True)
-    return _TOOL_BLOCKS[kind](step)
-
-
-def step_to_outputs(step: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The 1.x ``outputs`` entries for one GA step (none for user input and types 1.x cannot parse)."""
-    kind = step.get("type")
-    if kind == "model_output":
-        return [b for b in map(_content_block, step.get("content") or []) if b is not None]
-    if kind == "thought":
-        return [_thought_block(step)]
-    if kind in _TOOL_BLOCKS:
-        return [_TOOL_BLOCKS[kind](step)]
-    return []
-
-
 # -- the Interaction --------------------------------------------------------------------------------
 
 # The recorded pre-GA replies (real-samples/preGA_*) echo none of the request's fields, not even
@@ -322,12 +119,12 @@ def _usage(usage: Mapping[str, Any]) -> dict[str, Any]:
     """Usage as the service sent it to 1.x clients: ``total_thought_tokens``, not 1.x's declared
     ``total_reasoning_tokens`` (real-samples/preGA_api_reference_examples and
     preGA_function_result_turn_completed)."""
-    out = _pick(usage, _USAGE_FIELDS)
+    out = pick(usage, _USAGE_FIELDS)
     if "total_thought_tokens" not in out and usage.get("total_reasoning_tokens") is not None:
         out["total_thought_tokens"] = usage["total_reasoning_tokens"]
     for key in _USAGE_LISTS:  # 1.x's modality Literal knows text, image and audio only
-        entries = [_pick(e, ("modality", "tokens")) for e in usage.get(key) or [] if isinstance(e, Mapping)]
-        entries = [e for e in entries if e.get("modality") in _MODALITIES]
+        entries = [pick(e, ("modality", "tokens")) for e in usage.get(key) or [] if isinstance(e, Mapping)]
+        entries = [e for e in entries if e.get("modality") in MODALITIES]
         if entries:
             out[key] = entries
     return out
@@ -340,7 +137,7 @@ def interaction_to_legacy(resource: dict) -> dict:
     are dropped). ``outputs`` is present only when there is output: lifecycle events and running
     interactions carry none, as recorded (real-samples/preGA_deep_research_get_in_progress_and_completed).
     """
-    out: dict[str, Any] = _pick(resource, _KEPT_FIELDS)
+    out: dict[str, Any] = pick(resource, _KEPT_FIELDS)
     if "status" in resource:
         out["status"] = legacy_status(resource["status"])
     out["role"] = "agent" if resource.get("agent") else "model"
@@ -422,7 +219,7 @@ class LegacyEventTranslator:
         return [{"event_type": "interaction.start", "interaction": start}]
 
     def _status_update(self, event: dict) -> list[dict]:
-        out = {"event_type": "interaction.status_update", **_pick(event, ("interaction_id",))}
+        out = {"event_type": "interaction.status_update", **pick(event, ("interaction_id",))}
         if event.get("status") is not None:
             out["status"] = legacy_status(event["status"])
         return [out]
@@ -480,14 +277,14 @@ class LegacyEventTranslator:
             if step.get("signature"):
                 out += self._thought(state, {"type": "thought_signature", "signature": step["signature"]})
             return out
-        if kind not in _TOOL_BLOCKS:  # user_input, and steps 1.x has no block type for
+        if kind not in TOOL_BLOCKS:  # user_input, and steps 1.x has no block type for
             state.dropped = True
             return []
-        block = _TOOL_BLOCKS[kind](step)
-        shell = {k: v for k, v in block.items() if k not in _PAYLOAD} | _EMPTY_PAYLOAD.get(kind, {})
+        block = TOOL_BLOCKS[kind](step)
+        shell = {k: v for k, v in block.items() if k not in PAYLOAD} | EMPTY_PAYLOAD.get(kind, {})
         out = self._open(state, shell)
-        if any(block.get(k) not in (None, {}, [], "") for k in _PAYLOAD):
-            out.append(self._delta(state, _delta_block(kind, step)))
+        if any(block.get(k) not in (None, {}, [], "") for k in PAYLOAD):
+            out.append(self._delta(state, delta_block(kind, step)))
         return out
 
     def _step_delta(self, event: dict) -> list[dict]:
@@ -518,13 +315,13 @@ class LegacyEventTranslator:
         if kind in ("text", "text_annotation_delta"):
             if state.block_kind != "text":
                 out += self._open(state, {"type": "text"})
-            text = _content_block(
+            text = content_block(
                 {"type": "text", "text": delta.get("text"), "annotations": delta.get("annotations")}
             )
             out.append(self._delta(state, text or {"type": "text", "text": ""}))
-        elif kind in _MEDIA:  # each media delta is a whole item: its own block
+        elif kind in MEDIA:  # each media delta is a whole item: its own block
             out += self._open(state, {"type": kind})
-            out.append(self._delta(state, _content_block(delta) or {"type": kind}))
+            out.append(self._delta(state, content_block(delta) or {"type": kind}))
         return out
 
     def _thought(self, state: _Step, delta: Mapping[str, Any]) -> list[dict]:
@@ -533,7 +330,7 @@ class LegacyEventTranslator:
             raw = delta.get("content")
             if isinstance(raw, Mapping) and "type" not in raw and "text" in raw:  # Deep Research's untyped
                 raw = {"type": "text", **raw}
-            content = _content_block(raw)
+            content = content_block(raw)
             if content is None or content["type"] not in ("text", "image"):
                 return out
             out.append(self._delta(state, {"type": "thought_summary", "content": content}))
@@ -544,7 +341,7 @@ class LegacyEventTranslator:
 
     def _tool(self, state: _Step, delta: Mapping[str, Any]) -> list[dict]:
         """Tool steps: 1.x deltas carry whole values, so partial argument JSON is held until complete."""
-        identifiers = _pick(state.head, _IDENTIFIERS)
+        identifiers = pick(state.head, IDENTIFIERS)
         if delta.get("type") == "arguments_delta":
             state.arguments += str(delta.get("arguments") or "")
             try:
@@ -558,7 +355,7 @@ class LegacyEventTranslator:
             merged = {**identifiers, **delta, "type": state.kind}
         else:
             return []
-        return [self._delta(state, _delta_block(state.kind, merged))]
+        return [self._delta(state, delta_block(state.kind, merged))]
 
 
 def translate_log(events: Iterable[dict], last_event_id: str | None = None) -> list[dict]:

@@ -29,7 +29,7 @@ from . import controls
 from .engine import Emit, Finish
 
 if TYPE_CHECKING:
-    from .model import Turn
+    from .turn import Turn
 
 MCP_TIME_LIMIT = 15.0  # seconds the handshake, the listing or one call may take (read when used)
 

@@ -19,7 +19,7 @@ from . import content, speech, video
 from .engine import Emit
 
 if TYPE_CHECKING:
-    from .model import Turn
+    from .turn import Turn
 
 KINDS = ("text", "image", "audio", "video")  # the typed response formats
 _MODALITIES = ("audio", "video", "document")  # modalities this module answers (images: content.py)

@@ -22,45 +22,12 @@ import base64
 import hashlib
 import re
 import struct
-from dataclasses import dataclass, field
 from typing import Any
 
 from . import computer, content, controls, grounding, media, notebook, speech, tooling
 from .directives import from_text, number
 from .engine import Behaviour, Emit, Finish, Pause
-from .filestore import FileService
-
-
-@dataclass
-class Turn:
-    """Everything a behaviour may look at for one interaction."""
-
-    request: dict[str, Any]
-    input_steps: list[dict[str, Any]]
-    history: list[dict[str, Any]]
-    directives: dict[str, str]
-    prompt: str
-    ids: list[str] = field(default_factory=list)
-    notes: list[tuple[str, str]] = field(default_factory=list)  # what built-in tools found
-    grounded: list[tuple[str, Any]] = field(default_factory=list)  # places/documents the answer cites
-    files: FileService | None = None  # the emulator's files and file search stores (file_search)
-
-    @property
-    def generation_config(self) -> dict[str, Any]:
-        return self.request.get("generation_config") or {}
-
-    @property
-    def tools(self) -> list[dict[str, Any]]:
-        return self.request.get("tools") or []
-
-    def new_id(self, prefix: str) -> str:
-        """Call ids that are stable for the same request (reproducible notebooks) yet distinct."""
-        digest = hashlib.sha256(f"{self.prompt}|{len(self.history)}|{len(self.ids)}".encode()).hexdigest()
-        self.ids.append(digest)
-        return f"{prefix}_{digest[:10]}"
-
-    def seed(self) -> int:
-        return int(hashlib.sha256(self.prompt.encode()).hexdigest()[:8], 16)
+from .turn import STOP_WORDS, Turn
 
 
 def user_texts(steps: list[dict[str, Any]]) -> list[str]:
@@ -372,18 +339,9 @@ def _conversational(turn: Turn) -> str:
     return f"Here is a short answer about *{topic}*:\n\n{body}{style}"
 
 
-_STOP = {
-    "a", "an", "the", "of", "to", "in", "on", "for", "and", "or", "is", "are", "be", "me", "my", "please",
-    "what", "how", "why", "tell", "give", "about", "with", "into", "from", "this", "that", "these", "those",
-    "your", "you", "i", "it", "its", "as", "at", "by", "can", "could", "would", "should", "summarise",
-    "summarize", "explain", "describe", "write", "two", "three", "four", "five", "bullet", "bullets",
-    "point", "points", "short", "simple", "terms"
-}  # fmt: skip
-
-
 def _topic(prompt: str) -> str:
     words = [w.strip(".,:;!?\"'()[]{}").lower() for w in prompt.split()]
-    keep = [w for w in words if w and w not in _STOP and w.isalpha()]
+    keep = [w for w in words if w and w not in STOP_WORDS and w.isalpha()]
     return " ".join(keep[:4]) or "your question"
 
 

@@ -21,7 +21,7 @@ from .directives import from_text
 from .engine import Emit
 
 if TYPE_CHECKING:
-    from .model import Turn
+    from .turn import Turn
 
 DELTA_SECONDS = 0.5  # raw audio streams in chunks of this length
 MAX_SPOKEN_BYTES = 1000  # about 80 s of speech; longer texts are cut (the answer stays fast)

@@ -16,7 +16,7 @@ from . import controls, filesearch, grounding, mcp_tools
 from .engine import Emit, Finish
 
 if TYPE_CHECKING:
-    from .model import Turn
+    from .turn import Turn
 
 CODE_TIME_LIMIT = 10.0  # seconds a code_execution run may take before it is killed
 

@@ -8,17 +8,38 @@ of model text inside them is a Markdown display-data output appended to an ``Out
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from .. import blocks as b
 from .. import catalog, statuses
 from ..blocks_media import AudioBlock
 from . import audio, grounding, static
 
-if TYPE_CHECKING:
-    from ..turn import Result
-
 EMULATOR_BADGE = "`offline emulator` — simulated answer; set GEMINI_API_KEY to use Gemini"
+
+
+class Shown(Protocol):
+    """What the view reads of a result (``turn.Result`` is one): declared here, so rendering imports nothing
+    of the layers above it that show results."""
+
+    id: str | None
+    status: str
+    model: str | None
+    blocks: list[b.Block]
+    usage: dict[str, Any]
+    interaction: Any
+    elapsed: float
+    backend: str
+    notes: list[str]
+    error: str | None
+    show_thoughts: bool
+    show_json: bool
+    parsed: Any
+    footnotes: list[str]
+    chain: str | None
+
+    @property
+    def text(self) -> str: ...
 
 
 def badge(backend: str) -> str:
@@ -30,7 +51,7 @@ def badge(backend: str) -> str:
     return ""
 
 
-def header(result: Result) -> str:
+def header(result: Shown) -> str:
     lines = [f"*Note: {static.escape(note)}*" for note in result.notes]
     if badge(result.backend):
         lines.insert(0, badge(result.backend))
@@ -41,7 +62,7 @@ def header(result: Result) -> str:
     return "\n\n".join(lines)
 
 
-def footer(result: Result) -> str:
+def footer(result: Shown) -> str:
     tokens = result.usage.get("total_tokens")
     parts = [result.model or "?", result.id or "no id"]
     if tokens is not None:
@@ -51,7 +72,7 @@ def footer(result: Result) -> str:
     return "<sub>" + " · ".join(static.escape(p) for p in parts) + "</sub>"
 
 
-def shown_blocks(result: Result) -> list[b.Block]:
+def shown_blocks(result: Shown) -> list[b.Block]:
     """The blocks as shown: a structured answer (``--schema``, parsed) is JSON, shown as a JSON code block."""
     if result.parsed is None:
         return result.blocks
@@ -64,7 +85,7 @@ def shown_blocks(result: Result) -> list[b.Block]:
     return [shown(block) for block in result.blocks]
 
 
-def markdown(result: Result) -> str:
+def markdown(result: Shown) -> str:
     """The static view; images are embedded: where JupyterLab picks Markdown, a saved notebook shows them."""
     text = static.to_markdown(
         shown_blocks(result), result.show_thoughts, header(result), footer(result), embed_images=True
@@ -75,7 +96,7 @@ def markdown(result: Result) -> str:
     return text
 
 
-def plain(result: Result) -> str:
+def plain(result: Shown) -> str:
     """The text/plain form: what a terminal or a text-only reader should see."""
     lines = [note for note in result.notes]
     if result.backend == "offline emulator" or result.backend.startswith("replayed"):
@@ -98,7 +119,7 @@ def plain(result: Result) -> str:
     return "\n".join(lines)
 
 
-def metadata(result: Result) -> dict[str, Any]:
+def metadata(result: Shown) -> dict[str, Any]:
     """The output's provenance, saved with it in the .ipynb: which interaction, model or agent, what it
     used, what answered (``gemini``, ``emulator``, ``endpoint``, or ``cassette`` when replayed) and on which
     chain (None: ``--no-store``). Nothing here can hold the key: no URL, no request."""
@@ -130,7 +151,7 @@ def backend_kind(label: str) -> str:
     return {"Gemini": "gemini", "offline emulator": "emulator"}.get(label, "endpoint" if label else "")
 
 
-def bundle(result: Result) -> tuple[dict[str, Any], dict[str, Any]]:
+def bundle(result: Shown) -> tuple[dict[str, Any], dict[str, Any]]:
     """(data, metadata) for IPython's display: static Markdown/PNG, plus a widget view in a kernel."""
     text = markdown(result)
     data = static.bundle(text, result.blocks)
@@ -167,7 +188,7 @@ def _markdown_output(text: str) -> Any:
     return out
 
 
-def build_widget(result: Result) -> Any:
+def build_widget(result: Shown) -> Any:
     """A VBox with one view per block; thoughts collapsed in an accordion."""
     import ipywidgets as w
 

@@ -4,9 +4,10 @@ This package owns the cassette (``cassette.py``: the file, atomic and diff-frien
 request across runs (``keys.py``), the record/replay decision per request (``recorder.py``) and the httpx
 transport the SDK's client sends through (``transport.py``). Nothing above the backend knows a cassette
 is there: a replayed answer is parsed, rendered and chained exactly as a live one; only its label says
-"replayed". ``policy`` below decides the mode for a kernel.
+"replayed". ``policy`` below decides the mode for a kernel, ``prepare`` puts it in place for each cell.
 
-It imports nothing from the rest of the package, and nothing of google.genai or httpx until used.
+It imports nothing from the rest of the package (but render's escaping, for the ``%gemini cassette``
+report), and nothing of google.genai or httpx until used.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .cassette import SUFFIX, Cassette, CassetteError, path_for
 from .recorder import MISS_PREFIX, MODES, Recorder
@@ -28,6 +30,7 @@ __all__ = [
     "Recorder",
     "cassette_path",
     "policy",
+    "prepare",
 ]
 
 MODE_VARIABLE = "GEMINI_MAGICS_REPLAY"
@@ -64,3 +67,29 @@ def policy(setting: str, path: Path | None, has_key: bool, backend_setting: str)
         )
         return Policy("replay", note)
     return Policy(mode)
+
+
+def prepare(backend: Any, setting: str, path: Path | None, backend_setting: str, text: str) -> None:
+    """Put this cell's mode in place on ``backend`` (its ``replay`` recorder, made or reused) and name the
+    cell by its first words (execution counts are not kept by every runner: nbval's stay at 1).
+    ``ValueError`` or ``CassetteError`` with one line when the mode cannot be honoured."""
+    chosen = policy(setting, path, backend.key() is not None, backend_setting)
+    recorder = backend.replay
+    if chosen.mode == "off":
+        if recorder is not None:
+            recorder.mode = "off"
+        return
+    if path is None:
+        raise ValueError(
+            f"replay = {chosen.mode!r} needs a cassette, and this kernel does not know its notebook's path: "
+            "set GeminiMagics.cassette = 'NAME.gemini.jsonl' (or $GEMINI_MAGICS_CASSETTE)"
+        )
+    if recorder is None or recorder.cassette.path != path:
+        cassette = Cassette(path)
+        cassette.load()
+        recorder = Recorder(cassette, chosen.mode, backend.scrub)
+        recorder.note = chosen.note
+        backend.replay = recorder
+    recorder.mode = chosen.mode
+    first = " ".join(text.strip().split("\n", 1)[0].split())
+    recorder.cell = "the cell " + repr(first if len(first) <= 40 else first[:39] + "…")

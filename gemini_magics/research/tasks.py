@@ -22,20 +22,26 @@ import dataclasses
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from ..backend import BackendError
-from ..chain import PENDING, STATUSES
-from ..turn import Result, _absorb
+from ..backend import Backend, BackendError
+from ..chain import PENDING, STATUSES, ChainStore
+from ..turn import Result, absorb_interaction
 from .planning import Plans
 from .state import Listeners, Timing, epoch
 from .tracker import Tracker
 
-if TYPE_CHECKING:
-    from ..cell import CellRunner
+
+class Runner(Protocol):
+    """What ``Tasks`` uses of the cell runner (``cell.CellRunner``, which imports this module): its backend,
+    chain store and notebook key; ``tracking`` (a ``Timing``) when the magics set one."""
+
+    backend: Backend
+    store: ChainStore
+    notebook: str
 
 
-def tasks_of(runner: CellRunner) -> Tasks:
+def tasks_of(runner: Runner) -> Tasks:
     """The runner's ``Tasks``, created on first use."""
     tasks = getattr(runner, "research_tasks", None)
     if tasks is None:
@@ -59,7 +65,7 @@ class Row:
 
 
 class Tasks:
-    def __init__(self, runner: CellRunner) -> None:
+    def __init__(self, runner: Runner) -> None:
         self.runner = runner
         self.trackers: dict[str, Tracker] = {}
         self.plans = Plans()
@@ -294,7 +300,7 @@ class Tasks:
             interaction_id, str(interaction.status), model, backend=self.backend.label_for(interaction_id)
         )
         result.chain = chain
-        _absorb(result, interaction)
+        absorb_interaction(result, interaction)
         if result.error:
             result.error = self.backend.scrub(result.error)
         created, updated = epoch(interaction.created), epoch(interaction.updated)

@@ -36,7 +36,7 @@ from typing import Any
 from .. import blocks as b
 from .. import blocks_compat, statuses
 from ..backend import Backend, BackendError
-from ..turn import Result, _absorb
+from ..turn import Result, absorb_interaction
 from .hops import Hops
 from .state import CANCELLING, Listener, Listeners, Observed, State, Timing, epoch, thoughts_of
 
@@ -348,7 +348,7 @@ class Tracker(Observed):
             hop = self._hops.next(interaction)
         except (ValueError, BackendError) as exc:
             result = self._new_result("failed")
-            _absorb(result, self._hops.merged(interaction))
+            absorb_interaction(result, self._hops.merged(interaction))
             result.status, result.error = "failed", self.backend.scrub(f"continuing the answer failed: {exc}")
             self._finish(result)
             return
@@ -366,7 +366,7 @@ class Tracker(Observed):
             return
         interaction = self._hops.merged(interaction)
         result = self._new_result(str(interaction.status))
-        _absorb(result, interaction)
+        absorb_interaction(result, interaction)
         if result.error:  # the service's own error text may quote the key
             result.error = self.backend.scrub(result.error)
         if result.error is None and self.state.error and result.status == "failed":

@@ -26,7 +26,7 @@ from mcp_testing import McpTestServer, free_port
 
 from gemini_magics.emulator import EmulatorServer, mcp_tools, tooling
 from gemini_magics.emulator.engine import Finish
-from gemini_magics.emulator.model import Turn
+from gemini_magics.emulator.turn import Turn
 
 MODEL = "gemini-3-flash-preview"
 SECRET = "sk-mcp-7f3a9c1e5b2d4f60"

@@ -1,10 +1,10 @@
-"""Untrusted text never becomes live HTML: the escaping in render/static.py, against how JupyterLab reads
+"""Untrusted text never becomes live HTML: the escaping in render/escaping.py, against how JupyterLab reads
 Markdown, and the HTML of the Deep Research widget.
 
 JupyterLab renders Markdown outputs of the running session as trusted (unsanitised). Before its Markdown
 parser (marked) sees the text it takes TeX out, and after rendering it puts the TeX back into the HTML,
 escaping only ``& < >`` (``removeMath``/``replaceMath``, @jupyterlab/rendermime's latex.ts). The escaping
-mirrors that step exactly (``static._remove_math``), so it is compared here with JupyterLab's own code;
+mirrors that step exactly (``escaping._remove_math``), so it is compared here with JupyterLab's own code;
 tests/browser/test_lab_security.py shows the results in JupyterLab itself.
 """
 
@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from gemini_magics import blocks as b
-from gemini_magics.render import static, view
+from gemini_magics.render import escaping, static, view
 from gemini_magics.research import progress
 from gemini_magics.research.tracker import State
 from gemini_magics.turn import Result
@@ -110,7 +110,7 @@ def jupyterlab_form(text: str, math: list[str]) -> tuple[str, list[str]]:
 
 @pytest.mark.parametrize(("text", "skeleton", "math"), REMOVE_MATH_CASES)
 def test_math_is_found_as_jupyterlab_finds_it(text: str, skeleton: str, math: list[str]) -> None:
-    assert jupyterlab_form(*static._remove_math(text)) == (skeleton, math)
+    assert jupyterlab_form(*escaping._remove_math(text)) == (skeleton, math)
 
 
 # Pieces of text that matter to removeMath, marked or both.
@@ -145,7 +145,7 @@ def test_math_matches_jupyterlab_on_random_text(tmp_path: Any) -> None:
             return re.sub("@@([0-9]|[1-8][0-9])@@", lambda m: written(pieces[int(m.group(1))]), piece)
 
         expected = [written(piece) for piece in pieces]
-        assert jupyterlab_form(*static._remove_math(text)) == (theirs["text"], expected), repr(text)
+        assert jupyterlab_form(*escaping._remove_math(text)) == (theirs["text"], expected), repr(text)
 
 
 # -- what the escaping does to attacks -------------------------------------------------------------------
@@ -289,7 +289,7 @@ def test_escaped_text_has_no_markup_and_no_tex() -> None:
         "a&bsol;(b&bsol;) &dollar;x&dollar; &bsol;begin{a} \\<b\\>\\*c\\*\\</b\\> "
         "\\[d\\](e) \\`f\\` \\#g \\_h\\_ \\|i\\| \\~j\\~"
     )
-    assert static._remove_math(static.escape(text))[1] == []
+    assert escaping._remove_math(static.escape(text))[1] == []
 
 
 def test_fence_language_is_a_word() -> None:
