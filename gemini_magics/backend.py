@@ -2,6 +2,11 @@
 
 Also the one place that knows the key. It is held in memory only, never put in a repr, a message or a
 log, and every error text that leaves this module is scrubbed of it.
+
+The emulator is started in the kernel on first use, unless ``$GEMINI_MAGICS_EMULATOR_URL`` names a running
+one: the Jupyter server extension starts one for the whole server and exports its URL, so background runs
+outlive the kernel that started them. On a shared emulator the kernel's own emulator settings
+(``emulator_agent_seconds``, ``emulator_directives``) travel with every request as directives.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from . import blocks_compat
 
 KEY_VARIABLES = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
 EMULATOR_KEY = "emulator-no-key"
+EMULATOR_URL_VARIABLE = "GEMINI_MAGICS_EMULATOR_URL"
 
 
 class BackendError(Exception):
@@ -164,7 +170,8 @@ class Backend:
                 )
             return genai.Client(api_key=key, http_options=types.HttpOptions(retry_options=retry))
         base_url = target.base_url if target.kind == "url" else self._emulator_url()
-        http = types.HttpOptions(base_url=base_url, retry_options=retry)
+        headers = self._shared_emulator_headers() if target.kind == "emulator" else None
+        http = types.HttpOptions(base_url=base_url, retry_options=retry, headers=headers)
         return genai.Client(api_key=key or EMULATOR_KEY, http_options=http)
 
     def _recording_client(self, target: Target, key: str | None, replay: Any, retry: Any) -> Any:
@@ -178,13 +185,14 @@ class Backend:
         sending = replay.mode != "replay"
         if sending and target.kind == "gemini" and not key:
             self._make_client(target, key)  # the one-line "no API key" error
-        base_url = None
+        base_url, headers = None, None
         if target.kind == "url":
             base_url = target.base_url
         elif target.kind == "emulator" and sending:
-            base_url = self._emulator_url()
+            base_url, headers = self._emulator_url(), self._shared_emulator_headers()
         http = types.HttpOptions(
             base_url=base_url,
+            headers=headers,
             retry_options=retry,
             client_args={"transport": make_transport(replay, sending)},
             async_client_args={"transport": make_async_transport(replay, sending)},
@@ -199,7 +207,29 @@ class Backend:
                 return replayed
         return self.target().label
 
+    @staticmethod
+    def shared_emulator() -> str | None:
+        """The URL of the emulator the Jupyter server shares with its kernels, if it exported one."""
+        url = os.environ.get(EMULATOR_URL_VARIABLE, "").strip().rstrip("/")
+        return url if re.match(r"^https?://", url) else None
+
+    def _shared_emulator_headers(self) -> dict[str, str] | None:
+        """This kernel's emulator settings as request directives, for a shared emulator (None: in-kernel)."""
+        if self.shared_emulator() is None:
+            return None
+        from .emulator import directives
+
+        try:
+            directives.parse(self.emulator_directives)
+        except ValueError as exc:
+            raise BackendError(f"GeminiMagics.emulator_directives: {exc}") from None
+        wanted = [f"duration={self.emulator_agent_seconds:g}", self.emulator_directives.strip()]
+        return {directives.HEADER: ",".join(w for w in wanted if w)}
+
     def _emulator_url(self) -> str:
+        shared = self.shared_emulator()
+        if shared is not None:
+            return shared
         if self._emulator is None:
             from .emulator import EmulatorServer, Settings, directives
 

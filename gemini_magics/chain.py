@@ -19,6 +19,8 @@ SQLite file shared by every kernel of the user:
 * Each turn keeps the service's whole ``usage`` (JSON: ``%gemini usage``, the budget), and for ``%gemini
   export`` the static view its answer was shown with (``view``: Markdown and text) and the cell's flags a
   re-run can repeat (``flags``).
+* A turn that leaves a pending status keeps when it did (``finished``): a run's elapsed time stays known
+  after its kernel is gone (the Jupyter server extension lists it).
 
 Nothing here logs, and no API key ever reaches this module.
 """
@@ -136,6 +138,9 @@ class Turn:
     """Seconds since the epoch."""
     deleted: float | None = None
     """When its interaction was deleted on the service (seconds since the epoch); None while stored."""
+    finished: float | None = None
+    """When it left ``in_progress``/``requires_action`` (seconds since the epoch); None while pending, and
+    for turns recorded before this was kept. Set by the store, ignored on input."""
     usage: dict[str, Any] | None = None
     """The interaction's usage as the service reported it (all hops and tool rounds summed)."""
     flags: str = ""
@@ -210,6 +215,7 @@ CREATE TABLE IF NOT EXISTS owners (
 # write the file as before (their INSERTs list their columns; the new one stays NULL).
 _DELETED_COLUMN = "ALTER TABLE turns ADD COLUMN deleted REAL"
 _LATER_COLUMNS = {name: f"ALTER TABLE turns ADD COLUMN {name} TEXT" for name in ("usage", "view", "flags")}
+_LATER_COLUMNS["finished"] = "ALTER TABLE turns ADD COLUMN finished REAL"
 _HOST = socket.gethostname()
 
 
@@ -230,7 +236,7 @@ _MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
 _TURN_COLUMNS = (
     "t.id, c.name, t.segment, t.interaction_id, t.parent_id, t.rebuilt_from, t.created, t.model, "
     "t.prompt, t.answer, t.status, t.background, t.input_tokens, t.output_tokens, t.thought_tokens, "
-    "t.total_tokens, t.deleted, t.usage, t.flags"
+    "t.total_tokens, t.deleted, t.usage, t.flags, t.finished"
 )
 
 
@@ -255,6 +261,7 @@ def _turn(row: tuple[Any, ...]) -> Turn:
         deleted=row[16],
         usage=_json(row[17]),
         flags=row[18] or "",
+        finished=row[19],
     )
 
 
@@ -497,10 +504,37 @@ class ChainStore:
         with self._transaction(write=True) as db:
             for turn_id in orphans:
                 db.execute(
-                    f"UPDATE turns SET status = 'interrupted' WHERE id = ? AND status IN ({pending})",
-                    (turn_id, *sorted(PENDING)),
+                    "UPDATE turns SET status = 'interrupted', finished = ? "
+                    f"WHERE id = ? AND status IN ({pending})",
+                    (time.time(), turn_id, *sorted(PENDING)),
                 )
         return len(orphans)
+
+    def notebooks(self) -> list[str]:
+        """Every notebook key with a chain, sorted (the Jupyter server extension lists them all)."""
+        with self._transaction(write=False) as db:
+            return [row[0] for row in db.execute("SELECT DISTINCT notebook FROM chains ORDER BY notebook")]
+
+    def pending_background(self) -> list[tuple[str, Turn]]:
+        """``(notebook, turn)`` of every background turn of every notebook still in a ``PENDING`` status,
+        oldest first: what a follower outside the kernels (the server extension) may pick up."""
+        pending = ", ".join("?" * len(PENDING))
+        with self._transaction(write=False) as db:
+            rows = db.execute(
+                f"SELECT c.notebook, {_TURN_COLUMNS} FROM turns t JOIN chains c ON c.id = t.chain_id "
+                f"WHERE t.background = 1 AND t.status IN ({pending}) ORDER BY t.id",
+                sorted(PENDING),
+            ).fetchall()
+        return [(row[0], _turn(row[1:])) for row in rows]
+
+    def owner_alive(self, turn_id: int) -> bool | None:
+        """Whether the kernel that recorded the turn still runs; None when that cannot be told (another
+        host, or a turn recorded before owners were kept)."""
+        with self._transaction(write=False) as db:
+            row = db.execute("SELECT host, pid FROM owners WHERE turn_id = ?", (turn_id,)).fetchone()
+        if row is None or row[0] != _HOST:
+            return None
+        return _alive(row[1])
 
     def mark_deleted(self, interaction_id: str, when: float | None = None) -> int:
         """Record that the service no longer holds ``interaction_id`` (deleted, or already gone): its turns
@@ -634,7 +668,8 @@ class Chain:
             cursor = db.execute(
                 "INSERT INTO turns (chain_id, segment, interaction_id, parent_id, rebuilt_from, created, "
                 "model, prompt, answer, status, background, input_tokens, output_tokens, thought_tokens, "
-                "total_tokens, usage, flags) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "total_tokens, usage, flags, finished) "
+                f"VALUES ({', '.join('?' * 18)})",
                 (
                     self._id,
                     segment,
@@ -653,6 +688,7 @@ class Chain:
                     turn.total_tokens,
                     None if turn.usage is None else json.dumps(turn.usage),
                     turn.flags,
+                    None if turn.status in PENDING else time.time(),
                 ),
             )
             assert cursor.lastrowid is not None
@@ -685,6 +721,8 @@ class Chain:
         )
         if is_head and not keeps_head:
             raise ValueError(f"turn {turn_id} is the head of {self!r}; its status and id are final")
+        if fields.get("status", current.status) not in PENDING and current.status in PENDING:
+            fields = {**fields, "finished": time.time()}
         if fields:
             if "background" in fields:
                 fields = {**fields, "background": int(bool(fields["background"]))}

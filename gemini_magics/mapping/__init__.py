@@ -153,6 +153,8 @@ def run_map(
         return Engine(answer.sender(client), _reader(parse), _explainer(backend), done, ceiling)
 
     def finish(job: MapJob) -> Any:
+        if not request.batch:
+            mapped.end_job(job_key, job.state, job.error)
         mapped.close()
         frame = _frame(job, data, numbers, request, parse)
         if request.batch and request.variable and namespace.get(request.variable) is job:
@@ -167,6 +169,8 @@ def run_map(
 
         title = f"--map {source}{' --batch' if request.batch else ''}: {len(rows):,} rows"
         display(MapProgress(job, title, can_cancel=bool(request.background or request.batch)))
+    if not request.batch:  # listed by %gemini tasks and the server extension (a batch is, as its batch)
+        mapped.start_job(job_key, notebook, label, model, len(rows))
     job.start()
     if request.background or request.batch:
         return job
