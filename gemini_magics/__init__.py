@@ -35,3 +35,8 @@ def unload_ipython_extension(ipython: Any) -> None:
         while keep_question_marks in ipython.input_transformers_cleanup:
             ipython.input_transformers_cleanup.remove(keep_question_marks)
         _registered = None
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """Where the prebuilt JupyterLab extension is (``jupyter labextension develop .`` links it)."""
+    return [{"src": "labextension", "dest": "gemini-magics"}]

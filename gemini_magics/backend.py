@@ -2,11 +2,15 @@
 
 Also the one place that knows the key. It is held in memory only, never put in a repr, a message or a
 log, and every error text that leaves this module is scrubbed of it.
+
+The emulator is started in the kernel on first use, unless ``$GEMINI_MAGICS_EMULATOR_URL`` names a running
+one: the Jupyter server extension starts one for the whole server and exports its URL, so background runs
+outlive the kernel that started them. On a shared emulator the kernel's own emulator settings
+(``emulator_agent_seconds``, ``emulator_directives``) travel with every request as directives.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import threading
@@ -14,10 +18,13 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from . import blocks_compat
+from .sse import lines_of, sse_events, typed
+
+__all__ = ["EMULATOR_KEY", "Backend", "BackendError", "EventStream", "Target", "sse_events", "typed"]
 
 KEY_VARIABLES = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
 EMULATOR_KEY = "emulator-no-key"
+EMULATOR_URL_VARIABLE = "GEMINI_MAGICS_EMULATOR_URL"
 
 
 class BackendError(Exception):
@@ -176,7 +183,10 @@ class Backend:
             http = types.HttpOptions(retry_options=retry, async_client_args=hooks or None)
             return genai.Client(api_key=key, http_options=http)
         base_url = target.base_url if target.kind == "url" else self._emulator_url()
-        http = types.HttpOptions(base_url=base_url, retry_options=retry, async_client_args=hooks or None)
+        headers = self._shared_emulator_headers() if target.kind == "emulator" else None
+        http = types.HttpOptions(
+            base_url=base_url, retry_options=retry, headers=headers, async_client_args=hooks or None
+        )
         return genai.Client(api_key=key or EMULATOR_KEY, http_options=http)
 
     def _recording_client(
@@ -192,13 +202,14 @@ class Backend:
         sending = replay.mode != "replay"
         if sending and target.kind == "gemini" and not key:
             self._make_client(target, key)  # the one-line "no API key" error
-        base_url = None
+        base_url, headers = None, None
         if target.kind == "url":
             base_url = target.base_url
         elif target.kind == "emulator" and sending:
-            base_url = self._emulator_url()
+            base_url, headers = self._emulator_url(), self._shared_emulator_headers()
         http = types.HttpOptions(
             base_url=base_url,
+            headers=headers,
             retry_options=retry,
             client_args={"transport": make_transport(replay, sending)},
             async_client_args={"transport": make_async_transport(replay, sending), **hooks},
@@ -213,7 +224,29 @@ class Backend:
                 return replayed
         return self.target().label
 
+    @staticmethod
+    def shared_emulator() -> str | None:
+        """The URL of the emulator the Jupyter server shares with its kernels, if it exported one."""
+        url = os.environ.get(EMULATOR_URL_VARIABLE, "").strip().rstrip("/")
+        return url if re.match(r"^https?://", url) else None
+
+    def _shared_emulator_headers(self) -> dict[str, str] | None:
+        """This kernel's emulator settings as request directives, for a shared emulator (None: in-kernel)."""
+        if self.shared_emulator() is None:
+            return None
+        from .emulator import directives
+
+        try:
+            directives.parse(self.emulator_directives)
+        except ValueError as exc:
+            raise BackendError(f"GeminiMagics.emulator_directives: {exc}") from None
+        wanted = [f"duration={self.emulator_agent_seconds:g}", self.emulator_directives.strip()]
+        return {directives.HEADER: ",".join(w for w in wanted if w)}
+
     def _emulator_url(self) -> str:
+        shared = self.shared_emulator()
+        if shared is not None:
+            return shared
         if self._emulator is None:
             from .emulator import EmulatorServer, Settings, directives
 
@@ -270,7 +303,7 @@ class Backend:
             sdk_stream = self._open_stream(params)
         except Exception as exc:
             raise self.translate(exc) from None
-        hops = HopStream(params, sdk_stream, self._open_stream, self._open_resume, self._fetch, _lines_of)
+        hops = HopStream(params, sdk_stream, self._open_stream, self._open_resume, self._fetch, lines_of)
         hops.patience = self.stream_timeout or hops.patience
         return EventStream(hops, self)
 
@@ -380,7 +413,7 @@ class EventStream:
     def __iter__(self) -> Iterator[dict[str, Any]]:
         from .continuation import HopStream
 
-        events = self._source if isinstance(self._source, HopStream) else _lines_of(self._source)
+        events = self._source if isinstance(self._source, HopStream) else lines_of(self._source)
         try:
             for event in events:
                 yield self._backend.scrub_event(event)
@@ -395,48 +428,3 @@ class EventStream:
         close = getattr(self._source, "close", None)
         if close is not None:
             close()
-
-
-def _lines_of(sdk_stream: Any) -> Iterator[dict[str, Any]]:
-    """One SDK stream's events as dicts: its response's SSE lines, or (an SDK that changed its stream
-    class) its typed events, slower but correct; older wire shapes made current (``blocks_compat``)."""
-    response = getattr(sdk_stream, "response", None)
-    if response is not None and hasattr(response, "iter_lines"):
-        yield from blocks_compat.current(sse_events(response.iter_lines()))
-    else:
-        yield from blocks_compat.current(e.model_dump(mode="json", exclude_none=True) for e in sdk_stream)
-
-
-def sse_events(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
-    data: list[str] = []
-    for line in lines:
-        if line.startswith("data:"):
-            data.append(line[6:] if line.startswith("data: ") else line[5:])
-        elif not line and data:
-            payload = "\n".join(data)
-            data = []
-            if payload == "[DONE]":
-                return
-            event = json.loads(payload)
-            if isinstance(event, dict):
-                yield event
-    if data and (payload := "\n".join(data)) != "[DONE]":
-        event = json.loads(payload)
-        if isinstance(event, dict):
-            yield event
-
-
-_ADAPTER: Any = None
-
-
-def typed(event: dict[str, Any]) -> Any:
-    """The SDK's own model of one stream event (validated leniently, as the SDK itself does)."""
-    global _ADAPTER
-    from google.genai._gaos.types.interactions import InteractionSSEEvent
-    from google.genai._gaos.utils import serializers
-
-    if _ADAPTER is None:
-        from pydantic import TypeAdapter
-
-        _ADAPTER = TypeAdapter(InteractionSSEEvent)
-    return _ADAPTER.validate_python(event, context={serializers.ALLOW_UNKNOWN_UNION_VARIANTS: True})

@@ -16,9 +16,19 @@ if [ -z "${CHROMIUM:-}" ] && [ ! -x /usr/bin/chromium ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
 fi
 
+# The install below builds the JupyterLab extension from src/ (hatch-jupyter-builder: jlpm install, then
+# TypeScript and rspack, about 3 minutes with a cold package cache); that needs Node.js 20.19+ and npm's
+# registry. The browser tests load that build (tests/browser/conftest.py links it).
+if ! command -v node >/dev/null; then
+  echo "scripts/test.sh: Node.js 20.19 or newer is needed to build the JupyterLab extension (src/)" >&2
+  exit 1
+fi
+
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-# The test extra includes the lab extra: JupyterLab, ipykernel, nbclient; and nbval, Playwright.
+# The test extra includes the lab extra: JupyterLab, ipykernel, nbclient; and nbval, Playwright. The
+# editable install builds the JupyterLab extension (a development build; skipped while it is newer than
+# src/) and installs it, with the server extension's config, into .venv.
 .venv/bin/python -m pip install -q -e '.[test]'
 
 # testpaths (pyproject.toml) are tests/ and notebooks/; --nbval makes the notebooks tests too.

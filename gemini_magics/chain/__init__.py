@@ -19,6 +19,8 @@ SQLite file shared by every kernel of the user:
 * Each turn keeps the service's whole ``usage`` (JSON: ``%gemini usage``, the budget), and for ``%gemini
   export`` the static view its answer was shown with (``view``: Markdown and text) and the cell's flags a
   re-run can repeat (``flags``).
+* A turn that leaves a pending status keeps when it did (``finished``): a run's elapsed time stays known
+  after its kernel is gone (the Jupyter server extension lists it).
 
 Nothing here logs, and no API key ever reaches this package.
 
@@ -41,6 +43,7 @@ from .records import (
     Status,
     Turn,
     default_store_path,
+    pid_alive,
 )
 from .store import ChainStore
 
@@ -57,4 +60,5 @@ __all__ = [
     "Status",
     "Turn",
     "default_store_path",
+    "pid_alive",
 ]

@@ -14,7 +14,16 @@ import time
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
-from .records import HOST, TURN_COLUMNS, UPDATABLE, Turn, check_status, json_or_none, turn_from_row
+from .records import (
+    HOST,
+    PENDING,
+    TURN_COLUMNS,
+    UPDATABLE,
+    Turn,
+    check_status,
+    json_or_none,
+    turn_from_row,
+)
 
 
 class Transactions(Protocol):
@@ -112,7 +121,8 @@ class Chain:
             cursor = db.execute(
                 "INSERT INTO turns (chain_id, segment, interaction_id, parent_id, rebuilt_from, created, "
                 "model, prompt, answer, status, background, input_tokens, output_tokens, thought_tokens, "
-                "total_tokens, usage, flags) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "total_tokens, usage, flags, finished) "
+                f"VALUES ({', '.join('?' * 18)})",
                 (
                     self._id,
                     segment,
@@ -131,6 +141,7 @@ class Chain:
                     turn.total_tokens,
                     None if turn.usage is None else json.dumps(turn.usage),
                     turn.flags,
+                    None if turn.status in PENDING else time.time(),
                 ),
             )
             assert cursor.lastrowid is not None
@@ -163,6 +174,8 @@ class Chain:
         )
         if is_head and not keeps_head:
             raise ValueError(f"turn {turn_id} is the head of {self!r}; its status and id are final")
+        if fields.get("status", current.status) not in PENDING and current.status in PENDING:
+            fields = {**fields, "finished": time.time()}
         if fields:
             if "background" in fields:
                 fields = {**fields, "background": int(bool(fields["background"]))}

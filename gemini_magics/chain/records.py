@@ -98,6 +98,9 @@ class Turn:
     """Seconds since the epoch."""
     deleted: float | None = None
     """When its interaction was deleted on the service (seconds since the epoch); None while stored."""
+    finished: float | None = None
+    """When it left ``in_progress``/``requires_action`` (seconds since the epoch); None while pending, and
+    for turns recorded before this was kept. Set by the store, ignored on input."""
     usage: dict[str, Any] | None = None
     """The interaction's usage as the service reported it (all hops and tool rounds summed)."""
     flags: str = ""
@@ -129,7 +132,7 @@ HOST = socket.gethostname()  # with the pid, who sent a turn (``owners``)
 TURN_COLUMNS = (
     "t.id, c.name, t.segment, t.interaction_id, t.parent_id, t.rebuilt_from, t.created, t.model, "
     "t.prompt, t.answer, t.status, t.background, t.input_tokens, t.output_tokens, t.thought_tokens, "
-    "t.total_tokens, t.deleted, t.usage, t.flags"
+    "t.total_tokens, t.deleted, t.usage, t.flags, t.finished"
 )
 
 
@@ -155,6 +158,7 @@ def turn_from_row(row: tuple[Any, ...]) -> Turn:
         deleted=row[16],
         usage=json_or_none(row[17]),
         flags=row[18] or "",
+        finished=row[19],
     )
 
 
@@ -174,3 +178,14 @@ def check_status(status: object) -> None:
 def check_name(kind: str, value: object) -> None:
     if not isinstance(value, str) or not value:
         raise ValueError(f"{kind} must be a non-empty string, got {value!r}")
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this host (a reused pid reads as alive: the safe side)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True

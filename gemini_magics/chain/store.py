@@ -27,6 +27,7 @@ from .records import (
     Turn,
     check_name,
     json_or_none,
+    pid_alive,
     turn_from_row,
 )
 
@@ -78,17 +79,7 @@ CREATE TABLE IF NOT EXISTS owners (
 # write the file as before (their INSERTs list their columns; the new one stays NULL).
 _DELETED_COLUMN = "ALTER TABLE turns ADD COLUMN deleted REAL"
 _LATER_COLUMNS = {name: f"ALTER TABLE turns ADD COLUMN {name} TEXT" for name in ("usage", "view", "flags")}
-
-
-def _alive(pid: int) -> bool:
-    """Whether process ``pid`` exists on this host (a reused pid reads as alive: the safe side)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):
-        return True
-    return True
+_LATER_COLUMNS["finished"] = "ALTER TABLE turns ADD COLUMN finished REAL"
 
 
 # Migrations from version N to N + 1, run inside the opening transaction. Empty until version 2 exists.
@@ -312,16 +303,43 @@ class ChainStore:
         params = [notebook, *sorted(PENDING), HOST, os.getpid()]
         with self.transaction(write=False) as db:
             candidates = db.execute(select, params).fetchall()
-        orphans = [turn_id for turn_id, pid in candidates if not _alive(pid)]
+        orphans = [turn_id for turn_id, pid in candidates if not pid_alive(pid)]
         if not orphans:
             return 0
         with self.transaction(write=True) as db:
             for turn_id in orphans:
                 db.execute(
-                    f"UPDATE turns SET status = 'interrupted' WHERE id = ? AND status IN ({pending})",
-                    (turn_id, *sorted(PENDING)),
+                    "UPDATE turns SET status = 'interrupted', finished = ? "
+                    f"WHERE id = ? AND status IN ({pending})",
+                    (time.time(), turn_id, *sorted(PENDING)),
                 )
         return len(orphans)
+
+    def notebooks(self) -> list[str]:
+        """Every notebook key with a chain, sorted (the Jupyter server extension lists them all)."""
+        with self.transaction(write=False) as db:
+            return [row[0] for row in db.execute("SELECT DISTINCT notebook FROM chains ORDER BY notebook")]
+
+    def pending_background(self) -> list[tuple[str, Turn]]:
+        """``(notebook, turn)`` of every background turn of every notebook still in a ``PENDING`` status,
+        oldest first: what a follower outside the kernels (the server extension) may pick up."""
+        pending = ", ".join("?" * len(PENDING))
+        with self.transaction(write=False) as db:
+            rows = db.execute(
+                f"SELECT c.notebook, {TURN_COLUMNS} FROM turns t JOIN chains c ON c.id = t.chain_id "
+                f"WHERE t.background = 1 AND t.status IN ({pending}) ORDER BY t.id",
+                sorted(PENDING),
+            ).fetchall()
+        return [(row[0], turn_from_row(row[1:])) for row in rows]
+
+    def owner_alive(self, turn_id: int) -> bool | None:
+        """Whether the kernel that recorded the turn still runs; None when that cannot be told (another
+        host, or a turn recorded before owners were kept)."""
+        with self.transaction(write=False) as db:
+            row = db.execute("SELECT host, pid FROM owners WHERE turn_id = ?", (turn_id,)).fetchone()
+        if row is None or row[0] != HOST:
+            return None
+        return pid_alive(row[1])
 
     def mark_deleted(self, interaction_id: str, when: float | None = None) -> int:
         """Record that the service no longer holds ``interaction_id`` (deleted, or already gone): its turns

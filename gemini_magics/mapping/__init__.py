@@ -147,12 +147,14 @@ def run_map(
 
     def engine(done: Any) -> Any:
         if request.batch:
-            reader, explain = _reader(parse), _explainer(backend)
-            return batch.BatchEngine(client, mapped, job_key, todo, notebook, label, reader, done, explain)
+            read, explain = reader(parse), explainer(backend)
+            return batch.BatchEngine(client, mapped, job_key, todo, notebook, label, read, done, explain)
         ceiling = request.concurrency or settings.concurrency
-        return Engine(answer.sender(client), _reader(parse), _explainer(backend), done, ceiling)
+        return Engine(answer.sender(client), reader(parse), explainer(backend), done, ceiling)
 
     def finish(job: MapJob) -> Any:
+        if not request.batch:
+            mapped.end_job(job_key, job.state, job.error)
         mapped.close()
         frame = _frame(job, data, numbers, request, parse)
         if request.batch and request.variable and namespace.get(request.variable) is job:
@@ -167,6 +169,8 @@ def run_map(
 
         title = f"--map {source}{' --batch' if request.batch else ''}: {len(rows):,} rows"
         display(MapProgress(job, title, can_cancel=bool(request.background or request.batch)))
+    if not request.batch:  # listed by %gemini tasks and the server extension (a batch is, as its batch)
+        mapped.start_job(job_key, notebook, label, model, len(rows))
     job.start()
     if request.background or request.batch:
         return job
@@ -206,7 +210,9 @@ def _digest(value: Any) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
-def _reader(parse: Any) -> Any:
+def reader(parse: Any) -> Any:
+    """How a row's reply becomes its text and usage (an ``Answer`` or an SDK interaction; ``parse`` checks
+    ``--schema``); shared by the interactive engine, ``--batch`` and the server extension's batch follower."""
     def read(reply: Any) -> tuple[str, dict[str, Any]]:
         said = reply if isinstance(reply, answer.Answer) else answer.of_interaction(reply)
         if said.status not in ("completed", "idle"):
@@ -227,7 +233,8 @@ def _parsed(parse: Any, text: str) -> Any:
         raise ValueError(f"the answer does not fit --schema: {first}") from None
 
 
-def _explainer(backend: Backend) -> Any:
+def explainer(backend: Backend) -> Any:
+    """How a failed row reads: the backend's one-line error, its HTTP status and the service's Retry-After."""
     def explain(exc: BaseException) -> Failure:
         response = getattr(exc, "raw_response", None) or getattr(exc, "response", None)
         headers = getattr(response, "headers", None) or {}

@@ -18,7 +18,7 @@ from typing import Any
 
 from .. import blocks as b
 from .. import blocks_compat
-from ..backend import sse_events
+from ..sse import sse_events
 from .wire import FastPath
 
 

@@ -21,7 +21,7 @@ from typing import Any
 from .answer import Answer
 from .engine import Outcome
 from .job import JobError
-from .store import MapStore
+from .store import JobInfo, MapStore
 
 FIRST_POLL = 1.0  # seconds; the interval grows to MAX_POLL, as a batch takes minutes to hours
 MAX_POLL = 30.0
@@ -160,7 +160,8 @@ class BatchEngine:
         else:
             order = keys
             self.name = await self._submit()
-            self._store.put_batch(self._key, self.name, order, self._notebook, self._label)
+            model = str(self._rows[0][1].get("model") or "")
+            self._store.put_batch(self._key, self.name, order, self._notebook, self._label, model)
         return await self._follow(), order
 
     def _collect(self, job: Any, order: list[str]) -> None:
@@ -225,19 +226,36 @@ class BatchEngine:
 
 
 def tasks_markdown(store: MapStore, notebook: str) -> str:
-    """The notebook's ``--batch`` jobs as a table for ``%gemini tasks``; "" when there are none."""
+    """The notebook's ``--map`` and ``--batch`` jobs as tables for ``%gemini tasks``; "" if there are none."""
+    maps = [info for info in store.jobs(notebook) if info.kind == "map"]
+    parts = [_map_jobs_markdown(maps)] if maps else []
     jobs = store.batches(notebook)
-    if not jobs:
-        return ""
-    lines = ["**Batch jobs** (`--map … --batch`)", "", "| job | cell | rows | submitted (UTC) | state |"]
-    lines.append("|---|---|---|---|---|")
-    for name, label, rows, submitted, state in jobs:
-        when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(submitted))
-        cell = label.replace("|", "\\|")
-        lines.append(f"| `{name}` | {cell} | {rows:,} | {when} | {state} |")
-    if any(state == "running" for *_, state in jobs):
-        lines += [
-            "",
-            "A running job goes on on the service: run its cell again to follow it and get its rows.",
-        ]
+    if jobs:
+        lines = ["**Batch jobs** (`--map … --batch`)", "", "| job | cell | rows | submitted (UTC) | state |"]
+        lines.append("|---|---|---|---|---|")
+        for name, label, rows, submitted, state in jobs:
+            when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(submitted))
+            cell = label.replace("|", "\\|")
+            lines.append(f"| `{name}` | {cell} | {rows:,} | {when} | {state} |")
+        if any(state == "running" for *_, state in jobs):
+            lines += [
+                "",
+                "A running job goes on on the service: run its cell again to follow it and get its rows.",
+            ]
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts)
+
+
+def _map_jobs_markdown(maps: list[JobInfo]) -> str:
+    """Interactive jobs, newest first (the batch table's order)."""
+    lines = ["**Map jobs** (`--map`)", "", "| cell | rows | started (UTC) | state |", "|---|---|---|---|"]
+    for info in reversed(maps):
+        when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(info.started))
+        cell = info.label.replace("|", "\\|")
+        lines.append(f"| {cell} | {info.rows:,} | {when} | {map_state(info.state, info.owner_alive)} |")
     return "\n".join(lines)
+
+
+def map_state(state: str, owner_alive: bool | None) -> str:
+    """An interactive job's state as listed: ``interrupted`` when it was running and its kernel is gone."""
+    return "interrupted" if state == "running" and owner_alive is False else state

@@ -62,6 +62,9 @@ class Row:
     chain: str
     prompt: str
     tracker: Tracker | None
+    finished: float | None = None
+    """When it ended (seconds since the epoch), if known."""
+    turn_id: int | None = None
 
 
 class Tasks:
@@ -232,6 +235,7 @@ class Tasks:
             status = state.status if state is not None else turn.status
             live = state is not None and (state.finished is not None or state.mode not in ("stopped", "lost"))
             elapsed = state.elapsed() if state is not None and live else None
+            finished = state.finished if state is not None and state.finished is not None else turn.finished
             rows[turn.interaction_id] = Row(
                 turn.interaction_id,
                 turn.model,
@@ -241,6 +245,8 @@ class Tasks:
                 turn.chain or "",
                 turn.prompt,
                 tracker,
+                finished,
+                turn.id,
             )
         return list(rows.values())
 

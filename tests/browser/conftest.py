@@ -1,9 +1,13 @@
 """JupyterLab in headless Chromium: a server on a loopback port with a token and a temporary root.
 
 The server runs from this interpreter's environment (so its kernels have this package), offline: API keys
-are removed from its environment, so every answer comes from the in-kernel emulator. Notebook windowing is
-off (every cell stays in the DOM), news and update checks are off, and Jupyter/IPython config, data and
-runtime directories are temporary, so nothing of the user's setup leaks in or is changed.
+are removed from its environment, so every answer comes from the emulator. The server extension
+(gemini_magics/serverext) is enabled, and JupyterLab loads the extension this checkout built
+(gemini_magics/labextension, from src/ by ``pip install -e .`` or ``jlpm build``), linked into the
+temporary data directory as ``jupyter labextension develop`` would, whatever an install put into the
+environment. Notebook windowing is off (every cell stays in the DOM), news and update checks are off, and
+Jupyter/IPython config, data and runtime directories are temporary, so nothing of the user's setup leaks
+in or is changed.
 
 Chromium is Debian's (``/usr/bin/chromium``, or ``$CHROMIUM``), driven by Playwright; scripts/test.sh
 installs it. Screenshots go to ``test-artifacts/browser/`` (``$GEMINI_TEST_ARTIFACTS`` to change).
@@ -30,6 +34,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "notebooks"
+LABEXTENSION = REPO / "gemini_magics" / "labextension"
 ARTIFACTS = Path(os.environ.get("GEMINI_TEST_ARTIFACTS", REPO / "test-artifacts")) / "browser"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [  # Playwright adds --headless and a fresh profile itself
@@ -80,6 +85,14 @@ def _settings(folder: Path) -> None:
         path.write_text(json.dumps(values))
 
 
+def _link_labextension(data: Path) -> None:
+    """Link this checkout's built JupyterLab extension into the (user) data directory, which JupyterLab
+    reads before the environment's: the tests see src/ as built here, not an older installed copy."""
+    if (LABEXTENSION / "package.json").exists():
+        (data / "labextensions").mkdir(parents=True, exist_ok=True)
+        (data / "labextensions" / "gemini-magics").symlink_to(LABEXTENSION, target_is_directory=True)
+
+
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     try:
@@ -91,6 +104,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     root = tmp / "root"
     shutil.copytree(NOTEBOOKS, root, ignore=shutil.ignore_patterns("conftest.py", "__pycache__", ".*"))
     _settings(tmp / "settings")
+    _link_labextension(tmp / "data")
     env = {k: v for k, v in os.environ.items() if k not in KEY_VARIABLES}
     env.update(
         JUPYTER_CONFIG_DIR=str(tmp / "config"),
@@ -117,6 +131,9 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         "--LabApp.expose_app_in_browser=True",  # window.jupyterapp, to ask the kernel's state
         "--LabApp.news_url=None",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        # As pip's etc/jupyter/jupyter_server_config.d/gemini_magics.json does (an editable install made
+        # by an older build backend has no such file).
+        "--ServerApp.jpserver_extensions={'gemini_magics.serverext': True}",
     ]
     with open(log_path, "w") as log:
         proc = subprocess.Popen(

@@ -1,7 +1,8 @@
-"""jupyter-config/: a pip-installed gemini-magics gives every new kernel of its environment ``%%gemini``.
+"""jupyter-config/: a pip-installed gemini-magics gives every new kernel of its environment ``%%gemini``,
+and every Jupyter server of it the server extension and the prebuilt JupyterLab extension.
 
-The test builds a wheel of this checkout, installs it (not editable: editable installs carry no data
-files) into a new virtual environment, and starts kernels there. That environment borrows the
+The test builds a wheel of this checkout, installs it (not editable: the installed copy must be the one
+that runs) into a new virtual environment, and starts kernels there. That environment borrows the
 dependencies of the one running the tests through a ``.pth`` file, so nothing is downloaded but the
 build backend; gemini_magics itself is the installed copy. The kernels get a temporary IPython directory,
 so no profile of the user's takes part.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import site
 import subprocess
@@ -37,9 +39,13 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copytree(
         REPO / "gemini_magics", source / "gemini_magics", ignore=shutil.ignore_patterns("__pycache__")
     )
-    shutil.copytree(REPO / "jupyter-config", source / "jupyter-config")
-    for name in ("pyproject.toml", "README.md"):
+    # The JupyterLab extension: its build (gemini_magics/labextension) comes along when there is one, and
+    # the wheel's build then skips building it again; without one it builds from these sources.
+    for folder in ("jupyter-config", "src", "style"):
+        shutil.copytree(REPO / folder, source / folder)
+    for name in ("pyproject.toml", "README.md", "package.json", "tsconfig.json", "yarn.lock", ".yarnrc.yml"):
         shutil.copy(REPO / name, source / name)
+    shutil.copy(REPO / "install.json", source / "install.json")
     wheels = tmp / "wheels"
     built = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(source)],
@@ -149,6 +155,26 @@ def test_pip_installs_the_config_where_ipython_reads_it(installed: Path) -> None
         env={**os.environ, "GEMINI_MAGICS_AUTOLOAD": "1"},
     )
     assert status.returncode == 0 and "autoload on" in status.stdout, status.stdout + status.stderr
+
+
+def test_pip_installs_the_jupyter_extensions_enabled(installed: Path) -> None:
+    """``jupyter labextension list`` and ``jupyter server extension list`` of the environment show them."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JUPYTER")}
+    env["JUPYTER_CONFIG_DIR"] = str(installed / "no-user-config")  # the environment's config only
+    env["JUPYTER_DATA_DIR"] = str(installed / "no-user-data")
+
+    def listed(module: str, name: str) -> str:
+        done = subprocess.run(
+            [str(installed / "bin" / "python"), "-m", module, "list"], capture_output=True, text=True, env=env
+        )
+        shown = re.sub(r"\x1b\[[0-9;]*m", "", done.stdout + done.stderr)  # no colours
+        return " ".join(" ".join(line.split()) for line in shown.splitlines() if name in line)
+
+    lab = listed("jupyterlab.labextensions", "gemini-magics")
+    assert re.search(r"gemini-magics v[\d.]+ enabled OK \(python, gemini-magics\)", lab), lab
+    server = listed("jupyter_server.extension.serverextension", "gemini_magics.serverext")
+    assert "gemini_magics.serverext enabled" in server and "gemini_magics.serverext OK" in server, server
+    assert (installed / "share" / "jupyter" / "labextensions" / "gemini-magics" / "package.json").exists()
 
 
 def test_a_fresh_kernel_has_the_magic_and_pays_on_first_use(kernel: Any) -> None:

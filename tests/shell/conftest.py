@@ -18,7 +18,7 @@ from gemini_magics.emulator import EmulatorServer
 
 @pytest.fixture(scope="session")
 def shell() -> InteractiveShell:
-    return start_ipython()
+    return start_ipython() or InteractiveShell.instance()  # None when another conftest started it
 
 
 class Kernel:

@@ -157,3 +157,39 @@ def test_the_summary_table_shows_values_as_literal_text(mk: Any) -> None:
     table = markdown[markdown.index("|") :]
     assert table.count("<img") == table.count("\\<img") == 1  # every < escaped: shown, not parsed
     assert "\\| \\*loud\\*" in table and table.count("](javascript") == table.count("\\](javascript") == 1
+
+
+def test_jobs_are_listed_by_tasks_and_a_dead_kernels_running_job_reads_interrupted(
+    mk: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sqlite3
+    import subprocess
+    import sys
+
+    from gemini_magics import _registered
+    from gemini_magics.mapping.store import MapStore
+
+    mk.run("words = ['alpha', 'beta']")
+    value(mk.run("%%gemini w --map words\nDefine {text}"))
+    handle = value(mk.run("%%gemini v --map words --background\nSpell {text}"))
+    handle.wait(30)
+    path = _registered.runner().store.path
+    maps = MapStore(path)
+    try:
+        jobs = [info for info in maps.jobs(mk.notebook) if info.kind == "map"]
+        assert [j.state for j in jobs] == ["completed", "completed"] and all(j.owner_alive for j in jobs)
+        assert all(j.finished and j.finished >= j.started and j.rows == 2 and j.model for j in jobs)
+        gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True)
+        with sqlite3.connect(path) as raw:  # as a kernel killed mid-job leaves its row
+            raw.execute(
+                "UPDATE map_jobs SET state = 'running', pid = ? WHERE job = ?",
+                (int(gone.stdout), jobs[0].job),
+            )
+        assert [j.owner_alive for j in maps.jobs(mk.notebook)] == [False, True]
+    finally:
+        maps.close()
+    capsys.readouterr()
+    mk.run("%gemini tasks")
+    shown = capsys.readouterr().out
+    assert "Map jobs" in shown and "| interrupted |" in shown and "| completed |" in shown
+    assert shown.index("| completed |") < shown.index("| interrupted |")  # newest first

@@ -81,11 +81,11 @@ def test_a_fast_row_reads_as_the_sdk_row_it_replaces() -> None:
 
 
 def test_a_failed_fast_row_explains_itself_as_the_sdk_path_does() -> None:
-    from gemini_magics.mapping import _explainer
+    from gemini_magics.mapping import explainer
 
     with SampleServer() as server:
         backend, client = client_for(server)
-        explain = _explainer(backend)
+        explain = explainer(backend)
         refused = {**PARAMS, "input": "not a recording"}
 
         async def main() -> tuple[BaseException, BaseException]:

@@ -476,7 +476,7 @@ with ChainStore(sys.argv[1]) as store:
 """
 
 
-def test_turns_of_a_dead_kernel_read_as_interrupted(db: Path) -> None:
+def _kernel_process(db: Path) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     kernel = subprocess.Popen(
         [sys.executable, "-c", _OWNER, str(db)],
@@ -487,6 +487,42 @@ def test_turns_of_a_dead_kernel_read_as_interrupted(db: Path) -> None:
     )
     assert kernel.stdout is not None and kernel.stdin is not None
     assert kernel.stdout.readline().strip() == "recorded"
+    return kernel
+
+
+def test_pending_background_turns_and_whether_their_kernel_lives(db: Path) -> None:
+    """What the Jupyter server extension reads: every notebook's pending background turns, their owner's
+    life, and when each turn stopped being pending."""
+    kernel = _kernel_process(db)
+    with ChainStore(db) as store:
+        mine = store.chain("mine.ipynb")
+        done = mine.record(Turn(prompt="done at once", status="failed"))
+        research = mine.record(Turn(prompt="mine, running", background=True, interaction_id="v1_r"))
+        assert store.notebooks() == ["mine.ipynb", "nb.ipynb"]
+        pending = {(nb, t.prompt): t for nb, t in store.pending_background()}
+        assert set(pending) == {("nb.ipynb", "research"), ("mine.ipynb", "mine, running")}
+        theirs = pending["nb.ipynb", "research"]
+        assert theirs.id is not None
+        assert store.owner_alive(theirs.id) is True and store.owner_alive(research) is True
+        assert theirs.finished is None and mine.turn(done).finished is not None
+        kernel.send_signal(signal.SIGKILL)
+        assert kernel.wait(30) == -signal.SIGKILL
+        assert kernel.stdin is not None and kernel.stdout is not None
+        kernel.stdin.close()
+        kernel.stdout.close()
+        assert store.owner_alive(theirs.id) is False
+        before = time.time()
+        assert mine.update(research, status="requires_action").finished is None  # still pending
+        assert (mine.update(research, status="cancelled").finished or 0) >= before
+        assert [t.prompt for _, t in store.pending_background()] == ["research"]
+        with sqlite3.connect(db) as raw:
+            raw.execute("DELETE FROM owners WHERE turn_id = ?", (theirs.id,))
+        assert store.owner_alive(theirs.id) is None  # written before owners were kept: cannot be told
+
+
+def test_turns_of_a_dead_kernel_read_as_interrupted(db: Path) -> None:
+    kernel = _kernel_process(db)
+    assert kernel.stdout is not None and kernel.stdin is not None
     with ChainStore(db) as store:
         chain = store.chain("nb.ipynb")
         mine = chain.record(Turn(prompt="mine, in flight in this process"))
