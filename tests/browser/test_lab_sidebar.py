@@ -16,7 +16,7 @@ from typing import Any
 
 import nbformat
 import pytest
-from conftest import KERNEL_IDLE, NOTEBOOK, Lab, NotebookPage
+from lab_testing import KERNEL_IDLE, NOTEBOOK, Lab, NotebookPage
 from playwright.sync_api import expect
 from test_lab_security import CLICK_ALL, PWNED, check_inert
 
