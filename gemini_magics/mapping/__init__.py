@@ -213,6 +213,7 @@ def _digest(value: Any) -> str:
 def reader(parse: Any) -> Any:
     """How a row's reply becomes its text and usage (an ``Answer`` or an SDK interaction; ``parse`` checks
     ``--schema``); shared by the interactive engine, ``--batch`` and the server extension's batch follower."""
+
     def read(reply: Any) -> tuple[str, dict[str, Any]]:
         said = reply if isinstance(reply, answer.Answer) else answer.of_interaction(reply)
         if said.status not in ("completed", "idle"):
@@ -235,6 +236,7 @@ def _parsed(parse: Any, text: str) -> Any:
 
 def explainer(backend: Backend) -> Any:
     """How a failed row reads: the backend's one-line error, its HTTP status and the service's Retry-After."""
+
     def explain(exc: BaseException) -> Failure:
         response = getattr(exc, "raw_response", None) or getattr(exc, "response", None)
         headers = getattr(response, "headers", None) or {}
