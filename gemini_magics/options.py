@@ -7,6 +7,7 @@ turns it into a ``UsageError``), so a typo never reaches the service and never s
 from __future__ import annotations
 
 import argparse
+import functools
 import re
 import shlex
 from dataclasses import dataclass, field
@@ -226,7 +227,11 @@ def _parser() -> _Parser:
     return p
 
 
-PARSER = _parser()
+@functools.cache
+def parser() -> argparse.ArgumentParser:
+    """The cell flags' parser, built on first use (milliseconds that ``%load_ext`` need not pay)."""
+    return _parser()
+
 
 EXAMPLES = """Examples:
   %%gemini                         continue this notebook's conversation
@@ -291,7 +296,7 @@ def help_text() -> str:
 
 def usage() -> str:
     """Every flag with its help and examples, for ``%%gemini?`` and ``%gemini help``."""
-    return PARSER.format_help() + "\n" + EXAMPLES
+    return parser().format_help() + "\n" + EXAMPLES
 
 
 def parse(line: str) -> CellRequest:
@@ -300,7 +305,7 @@ def parse(line: str) -> CellRequest:
         words = shlex.split(line)
     except ValueError as exc:
         raise OptionsError(f"cannot parse the magic line: {exc}") from None
-    ns = PARSER.parse_args(words)
+    ns = parser().parse_args(words)
     if ns.variable is not None and not ns.variable.isidentifier():
         raise OptionsError(f"{ns.variable!r} is not a valid variable name")
     if ns.temperature is not None and not 0.0 <= ns.temperature <= 2.0:

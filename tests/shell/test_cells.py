@@ -303,7 +303,7 @@ def test_variable_gets_the_result_and_display_stays(kernel: Any, capsys: pytest.
 
 
 def test_help_lists_every_flag_and_subcommand(kernel: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    flags = [s for action in options.PARSER._actions for s in action.option_strings]
+    flags = [s for action in options.parser()._actions for s in action.option_strings]
     assert len(flags) > 15
     kernel.shell.run_line_magic("gemini", "help")
     printed = capsys.readouterr().out

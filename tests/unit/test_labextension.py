@@ -11,7 +11,7 @@ from pathlib import Path
 
 import gemini_magics
 from gemini_magics import statuses
-from gemini_magics.options import PARSER
+from gemini_magics.options import parser
 
 REPO = Path(__file__).resolve().parents[2]
 SRC = REPO / "src"
@@ -33,7 +33,8 @@ def ts_record(path: Path, name: str) -> dict[str, str]:
 
 def test_the_flags_without_a_value_are_the_parsers() -> None:
     """The highlighter colours the word after a flag as its value unless the flag takes none."""
-    expected = {option for action in PARSER._actions if action.nargs == 0 for option in action.option_strings}
+    actions = parser()._actions
+    expected = {option for action in actions if action.nargs == 0 for option in action.option_strings}
     assert set(ts_strings(SRC / "flags.ts", "BOOLEAN_FLAGS")) == expected
 
 
