@@ -86,8 +86,17 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _free(name: str, taken: set[str]) -> str:
+    """``name``, or ``name_answer`` (``_answer_answer``…) where the input already has such a column: the
+    input's values are never overwritten."""
+    while name in taken:
+        name += "_answer"
+    return name
+
+
 def frame(table: Table, rows: list[int], answers: dict[int, dict[str, Any]], errors: dict[int, str]) -> Any:
-    """The input's chosen rows with the answer columns and an ``error`` column, in the input's order."""
+    """The input's chosen rows with the answer columns and an ``error`` column, in the input's order; a
+    column the input already has keeps its values (ours is renamed ``…_answer``)."""
     try:
         import pandas as pd
     except ImportError:
@@ -95,17 +104,17 @@ def frame(table: Table, rows: list[int], answers: dict[int, dict[str, Any]], err
             "--map returns a pandas DataFrame: pip install pandas (or 'gemini-magics[map]')"
         ) from None
     records = []
-    answer_columns: list[str] = []
+    error_column = _free(ERROR_COLUMN, set(table.columns))
+    named: dict[str, str] = {}  # an answer's key → its column (renamed where the input has that name)
     for number in rows:
         record = dict(table.rows[number])
         for key, item in answers.get(number, {}).items():
-            column = key if key not in table.columns else f"{key}_answer"
-            if column not in answer_columns:
-                answer_columns.append(column)
-            record[column] = item
-        record[ERROR_COLUMN] = errors.get(number)
+            if key not in named:
+                named[key] = _free(key, {*table.columns, error_column, *named.values()})
+            record[named[key]] = item
+        record[error_column] = errors.get(number)
         records.append(record)
-    columns = [*table.columns, *answer_columns, ERROR_COLUMN]
+    columns = [*table.columns, *named.values(), error_column]
     index = [table.index[n] for n in rows] if table.index is not None else None
     result = pd.DataFrame.from_records(records, columns=columns, index=index)
     return result

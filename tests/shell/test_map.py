@@ -193,3 +193,20 @@ def test_jobs_are_listed_by_tasks_and_a_dead_kernels_running_job_reads_interrupt
     shown = capsys.readouterr().out
     assert "Map jobs" in shown and "| interrupted |" in shown and "| completed |" in shown
     assert shown.index("| completed |") < shown.index("| interrupted |")  # newest first
+
+
+def test_input_columns_named_error_or_answer_keep_their_values(mk: Any) -> None:
+    """What the fuzzing found: an input column named ``error`` got a second ``error`` column and its values
+    were overwritten by the row errors (and ``answer_answer`` likewise). Ours are renamed instead."""
+    mk.run("rows = [{'text': 'hi', 'error': 'theirs', 'answer': 'a', 'answer_answer': 'b'}]")
+    frame = value(mk.run("%%gemini --map rows\nEcho {text}")).frame
+    assert list(frame.columns) == [
+        "text",
+        "error",
+        "answer",
+        "answer_answer",
+        "answer_answer_answer",
+        "error_answer",
+    ]
+    assert frame.iloc[0][["error", "answer", "answer_answer"]].tolist() == ["theirs", "a", "b"]
+    assert frame["error_answer"].isna().all() and frame["answer_answer_answer"].str.len().gt(0).all()
