@@ -143,18 +143,60 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         os.killpg(proc.pid, signal.SIGKILL)  # stray kernels, if any
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
+class _Chromium:
+    """One Chromium for all the browser tests, stopped as soon as they are done.
+
+    Playwright's sync API keeps its asyncio loop "running" in this thread while it lives (it runs in a
+    greenlet), so a session-scoped browser broke every later test that starts a loop: ``asyncio.run()``
+    refused, and pytest-jupyter's server fixtures could not close theirs.
+    """
+
+    manager: Any = None
+    browser: Any = None
+
+    @classmethod
+    def start(cls) -> Any:
+        if cls.browser is None:
+            from playwright.sync_api import sync_playwright
+
+            cls.manager = sync_playwright()
+            playwright = cls.manager.__enter__()
+            cls.browser = playwright.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+            )
+        return cls.browser
+
+    @classmethod
+    def stop(cls) -> None:
+        if cls.manager is None:
+            return
+        with contextlib.suppress(Exception):
+            cls.browser.close()
+        cls.manager.__exit__(None, None, None)
+        cls.manager = cls.browser = None
+
+
+def _is_browser_test(item: pytest.Item | None) -> bool:
+    return item is not None and Path(item.path).parent == Path(__file__).parent
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """After the last browser test's own teardown (its page closed), Chromium and Playwright stop."""
+    try:
+        return (yield)
+    finally:
+        if not _is_browser_test(nextitem):
+            _Chromium.stop()
+
+
+@pytest.fixture
+def browser() -> Any:
     if not Path(CHROMIUM).exists():
         pytest.fail(
             f"no Chromium at {CHROMIUM}: run scripts/test.sh (it installs Debian's chromium) or set CHROMIUM"
         )
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    return _Chromium.start()
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ import json
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -271,4 +272,6 @@ def test_lab_serves_the_notebooks(tmp_path: Path) -> None:
 def test_console_script_is_declared() -> None:
     text = (REPO / "pyproject.toml").read_text()
     assert 'gemini-magics = "gemini_magics.cli:main"' in text
-    assert json.dumps("etc/ipython") in text  # the autoload config travels with the wheel
+    shared = tomllib.loads(text)["tool"]["hatch"]["build"]["targets"]["wheel"]["shared-data"]
+    # the autoload config travels with the wheel, into the environment's etc/ipython
+    assert shared["jupyter-config/ipython/ipython_kernel_config.py"] == "etc/ipython/ipython_kernel_config.py"
