@@ -2,7 +2,7 @@
 kernels, key leaks) and the 500-turn soak; the page is written from the figures this run records only.
 
     python scripts/reliability.py            # the suite's sizes and the soak, about five minutes
-    python scripts/reliability.py --large    # 10x the fuzz cases, random (new) ones
+    python scripts/reliability.py --large    # over 10,000 fuzzed inputs, random (new) ones
 """
 
 from __future__ import annotations
@@ -17,7 +17,10 @@ ROOT = Path(__file__).resolve().parents[1]
 TESTS = [
     "tests/shell/test_fuzz_cells.py",
     "tests/shell/test_fuzz_replies.py",
+    "tests/shell/test_fuzz_map.py",
+    "tests/shell/test_fuzz_replay.py",
     "tests/shell/test_fault_matrix.py",
+    "tests/shell/test_fault_matrix_map_replay.py",
     "tests/kernels",
     "tests/shell/test_secrets.py",
     "tests/notebooks/test_key_leaks.py",
@@ -28,7 +31,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--large", action="store_true", help="10x the fuzz cases (new random ones)")
+    parser.add_argument("--large", action="store_true", help="over 10,000 fuzzed inputs (new random ones)")
     parser.add_argument("--turns", type=int, default=500, help="turns of the soak (default 500)")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT / "tests"))
@@ -41,6 +44,8 @@ def main() -> int:
         env.update(
             GEMINI_MAGICS_FUZZ_EXAMPLES="6000",
             GEMINI_MAGICS_FUZZ_EXAMPLES_REPLIES="1500",
+            GEMINI_MAGICS_FUZZ_EXAMPLES_MAP="1500",
+            GEMINI_MAGICS_FUZZ_EXAMPLES_REPLAY="1000",
             GEMINI_MAGICS_FUZZ_RANDOM="1",
         )
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-o", "timeout=0", *TESTS]
