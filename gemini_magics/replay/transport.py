@@ -8,6 +8,8 @@ stays a stream) while a copy is taken; the service is asked for uncompressed bod
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import zlib
 from collections.abc import Iterator
 from typing import Any
@@ -150,9 +152,23 @@ def make_async_transport(recorder: Recorder, send: bool) -> Any:
     httpx = httpx_module()
 
     class AsyncReplayTransport(httpx.AsyncBaseTransport):
+        """A pooled connection belongs to the event loop that opened it, and every ``--map`` job runs a loop
+        of its own: one pool per loop, as the SDK keeps (a job reusing the last job's connection failed
+        with "Event loop is closed")."""
+
         def __init__(self) -> None:
             self.recorder = recorder
-            self.inner = httpx.AsyncHTTPTransport() if send else None
+            self._pools: dict[asyncio.AbstractEventLoop, Any] = {}
+            self._lock = threading.Lock()
+
+        def _pool(self) -> Any:
+            loop = asyncio.get_running_loop()
+            with self._lock:
+                for gone in [old for old in self._pools if old.is_closed()]:
+                    del self._pools[gone]  # cannot be closed any more: the GC releases its sockets
+                if loop not in self._pools:
+                    self._pools[loop] = httpx.AsyncHTTPTransport()
+                return self._pools[loop]
 
         async def handle_async_request(self, request: Any) -> Any:
             body = await request.aread()
@@ -161,12 +177,12 @@ def make_async_transport(recorder: Recorder, send: bool) -> Any:
                 return httpx.Response(
                     answer.status, headers=answer.headers, content=answer.body, request=request
                 )
-            if self.inner is None:
+            if not send:
                 raise httpx.ConnectError("replay: the service is not asked", request=request)
             assert pending is not None
             request.headers["accept-encoding"] = "identity"
             try:
-                response = await self.inner.handle_async_request(request)
+                response = await self._pool().handle_async_request(request)
             except Exception:
                 pending.failed()
                 raise
@@ -197,7 +213,9 @@ def make_async_transport(recorder: Recorder, send: bool) -> Any:
             )
 
         async def aclose(self) -> None:
-            if self.inner is not None:
-                await self.inner.aclose()
+            with self._lock:
+                pool = self._pools.pop(asyncio.get_running_loop(), None)
+            if pool is not None:  # other loops' pools are theirs to close (or already gone with them)
+                await pool.aclose()
 
     return AsyncReplayTransport()

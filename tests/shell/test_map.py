@@ -210,3 +210,16 @@ def test_input_columns_named_error_or_answer_keep_their_values(mk: Any) -> None:
     ]
     assert frame.iloc[0][["error", "answer", "answer_answer"]].tolist() == ["theirs", "a", "b"]
     assert frame["error_answer"].isna().all() and frame["answer_answer_answer"].str.len().gt(0).all()
+
+
+def test_a_second_recorded_map_job_does_not_reuse_the_first_jobs_connections(mk: Any, tmp_path: Any) -> None:
+    """What the replay fuzzing found: recording (``auto``/``record``), each ``--map`` job runs its own event
+    loop, but the recording transport kept one connection pool, so the next job's rows met connections of a
+    closed loop ("Event loop is closed") and were retried or failed. Each loop has its own pool now."""
+    mk.run(f"%config GeminiMagics.cassette = {str(tmp_path / 'nb.gemini.jsonl')!r}")
+    mk.run("%config GeminiMagics.replay = 'record'")
+    mk.run("cities = ['Paris', 'Oslo', 'Lima']")
+    for body in ("Rate {text}", "Describe {text}"):
+        result = value(mk.run(f"%%gemini --map cities\n{body}"))
+        assert result.summary == "3 answers, 0 errors"
+        assert [o.attempts for o in result.job.outcomes.values()] == [1, 1, 1]
