@@ -207,7 +207,7 @@ def _row_params(
 
 def _digest(value: Any) -> str:
     text = json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]  # a row may hold "\ud800"
 
 
 def reader(parse: Any) -> Any:

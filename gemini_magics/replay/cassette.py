@@ -193,6 +193,11 @@ def _entry(data: Any) -> Entry:
     status = entry.response.get("status")
     if entry.kind not in KINDS or entry.n < 0 or not isinstance(status, int) or isinstance(status, bool):
         raise TypeError("not an entry")
+    body = entry.response  # what _serve hands the SDK: a JSON object, a list of events or a text
+    if not isinstance(body.get("json", {}), dict) or not isinstance(body.get("events", []), list):
+        raise TypeError("not an entry")
+    if not isinstance(body.get("text", ""), str):
+        raise TypeError("not an entry")
     return entry
 
 

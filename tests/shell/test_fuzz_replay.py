@@ -386,3 +386,23 @@ def file_problems(path: Path, data: bytes | None, mode: str, damaged: bool) -> l
     elif data is not None and not damaged and not slots(data) <= slots(now):
         problems.append(f"{mode} dropped entries the cassette held: {sorted(slots(data) - slots(now))[:3]}")
     return problems
+
+
+def test_an_entry_whose_answer_has_the_wrong_shape_is_refused_with_its_line(tmp_path: Path) -> None:
+    """What the fuzzing found: an entry whose recorded JSON answer was a list reached the SDK, and the cell
+    raised AttributeError. Such an entry is a damaged line now, refused in one line."""
+    entry = {
+        "key": "k",
+        "n": 0,
+        "kind": "call",
+        "seq": 0,
+        "request": {},
+        "response": {"status": 200, "json": []},
+    }
+    path = tmp_path / "nb.gemini.jsonl"
+    path.write_text(json.dumps({"format": tape.FORMAT, "version": 1}) + "\n" + json.dumps(entry) + "\n")
+    with pytest.raises(tape.CassetteError, match="damaged at line 2"):
+        tape.read(path)
+    entry["response"] = {"status": 200, "json": {"id": "x"}}
+    path.write_text(json.dumps({"format": tape.FORMAT, "version": 1}) + "\n" + json.dumps(entry) + "\n")
+    assert len(tape.read(path)) == 1

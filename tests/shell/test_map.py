@@ -223,3 +223,14 @@ def test_a_second_recorded_map_job_does_not_reuse_the_first_jobs_connections(mk:
         result = value(mk.run(f"%%gemini --map cities\n{body}"))
         assert result.summary == "3 answers, 0 errors"
         assert [o.attempts for o in result.job.outcomes.values()] == [1, 1, 1]
+
+
+def test_a_row_with_a_lone_surrogate_is_a_row_not_a_traceback(mk: Any) -> None:
+    """What the map fuzzing found: a lone surrogate in a row made the row's key (its SHA-256) raise
+    UnicodeEncodeError out of the cell. The row now ends as an answer or a one-line error."""
+    mk.run("odd = ['\\ud800', 'fine']")
+    frame = value(mk.run("%%gemini --map odd\nEcho: {text}")).frame
+    assert len(frame) == 2 and frame["text"].tolist() == ["\ud800", "fine"]
+    assert all(
+        isinstance(a, str) != isinstance(e, str) for a, e in zip(frame["answer"], frame["error"], strict=True)
+    )
