@@ -4,6 +4,15 @@ a Cancel button for running ones and a Show button that renders a finished repor
 Like the progress widget it changes only through traits, from the tracker threads (a run changed or
 started) and the shared ticker (elapsed time); button clicks arrive on the kernel's main thread and do
 their network call in a short-lived thread.
+
+The heading counts the rows that show a running run, recounted on every row update, and the ticker
+re-reads every row still shown running: a change the panel missed (one that came between reading the
+store and subscribing, or a listener call that failed) cannot leave "1 running" above finished rows.
+
+The rows are one CSS grid, so the columns line up and take their content's width: the agent and the
+interaction id give way (cut with an ellipsis; the whole text is in the tooltip, and selecting the id
+copies all of it), the status, times and buttons never do, so the panel fits JupyterLab at 1280 px with
+the file browser open.
 """
 
 from __future__ import annotations
@@ -21,10 +30,12 @@ from .tasks import Row, Tasks
 from .tracker import Tracker
 
 COLUMNS = ("status", "agent", "started", "elapsed", "interaction", "", "")
-# How each column sizes (CSS flex: grow, shrink, basis): the status ("stopped: budget exceeded") and the times
-# keep their width, the agent ID (~33 characters) and the interaction id give way, the buttons never do.
-FLEX = ("0 0 15.5em", "0 1 19em", "0 0 6em", "0 0 5em", "1 1 8em", "0 0 8em", "0 0 10em")
+# The grid's columns: content-sized, except the agent ID (~33 characters) and the interaction id (~70),
+# which shrink down to a readable minimum when the notebook is narrow; the id takes what is left.
+GRID = "max-content minmax(7em, max-content) max-content max-content minmax(9em, 1fr) max-content max-content"
+SHRINKS = (1, 4)  # the columns cut with an ellipsis (the full text in a tooltip)
 ONE_LINE = "display: block; white-space: nowrap; overflow: hidden; text-overflow: ellipsis"
+COPY_ALL = "user-select: all; font-family: var(--jp-code-font-family, monospace)"  # one click selects it
 
 
 def table_markdown(rows: list[Row]) -> str:
@@ -51,14 +62,17 @@ class Panel:
         self._tick = 0
         self._rows: dict[str, dict[str, Any]] = {}
         self.header = w.HTML()
-        self.list = w.VBox()
+        self.list = w.GridBox(
+            layout=w.Layout(grid_template_columns=GRID, grid_gap="0 0.5em", align_items="center")
+        )
         self.report_title = w.HTML()
         self.report = w.VBox()
         self.box = w.VBox(
             [self.header, self.list, self.report_title, self.report], layout=w.Layout(width="100%")
         )
-        self.refresh()
+        # Listen first, then read the store: a run that ends in between is heard, not lost.
         self._unsubscribe = tasks.subscribe(self._changed)
+        self.refresh()
         TICKER.add(self)
 
     # -- updates (any thread) ---------------------------------------------------------------------
@@ -67,15 +81,18 @@ class Panel:
         with self._lock:
             if tracker.id not in self._rows:
                 self.refresh()
-            else:
-                self._update_row(tracker.id)
+                return
+            for interaction_id, entry in self._rows.items():  # hops answer to the same tracker
+                if interaction_id == tracker.id or entry["row"].tracker is tracker:
+                    self._update_row(interaction_id)
 
     def tick(self) -> None:
+        """Every second: the spinner and elapsed time of every row shown running. Chosen by what the row
+        shows, not by the tracker, so a row whose last update was missed is corrected here."""
         with self._lock:
             self._tick += 1
-            for interaction_id, row in self._rows.items():
-                tracker = row["row"].tracker
-                if tracker is not None and not tracker.done and not tracker.stopped:
+            for interaction_id, entry in self._rows.items():
+                if entry["running"]:
                     self._update_row(interaction_id)
 
     def refresh(self) -> None:
@@ -84,31 +101,36 @@ class Panel:
 
         with self._lock:
             rows = self.tasks.rows()
-            header = w.HBox([self._cell(f"<b>{name}</b>", i) for i, name in enumerate(COLUMNS)])
-            children = [header]
+            children = [self._cell(f"<b>{name}</b>", i) for i, name in enumerate(COLUMNS)]
             self._rows = {}
             for row in rows:
                 cells = [self._cell("", i) for i in range(5)]
-                cancel = w.Button(description="Cancel", icon="stop", layout=w.Layout(flex=FLEX[5]))
-                show = w.Button(description="Show report", icon="file-text", layout=w.Layout(flex=FLEX[6]))
+                cancel = w.Button(description="Cancel", icon="stop", layout=self._button_layout())
+                show = w.Button(description="Show report", icon="file-text", layout=self._button_layout())
                 cancel.on_click(lambda button, rid=row.interaction_id: self._cancel(rid, button))
                 show.on_click(lambda button, rid=row.interaction_id: self._show(rid, button))
-                self._rows[row.interaction_id] = {"row": row, "cells": cells, "cancel": cancel, "show": show}
-                self._update_row(row.interaction_id)
-                children.append(w.HBox([*cells, cancel, show]))
+                self._rows[row.interaction_id] = {
+                    "row": row,
+                    "cells": cells,
+                    "cancel": cancel,
+                    "show": show,
+                    "running": False,
+                }
+                self._update_row(row.interaction_id, count=False)
+                children += [*cells, cancel, show]
             self.list.children = tuple(children)
             self._count()
 
     def _count(self) -> None:
-        """The heading: how many runs, how many of them running now."""
-        running = sum(1 for entry in self._rows.values() if entry.get("running"))
+        """The heading: how many runs, how many of them shown running now."""
+        running = sum(1 for entry in self._rows.values() if entry["running"])
         value = f"<b>Background runs of this notebook</b>: {len(self._rows)}" + (
             f", {running} running" if running else ""
         )
         if self.header.value != value:
             self.header.value = value
 
-    def _update_row(self, interaction_id: str) -> None:
+    def _update_row(self, interaction_id: str, count: bool = True) -> None:
         entry = self._rows[interaction_id]
         row: Row = entry["row"]
         tracker = row.tracker or self.tasks.trackers.get(interaction_id)
@@ -121,6 +143,11 @@ class Panel:
             running = not state.done and state.mode not in ("stopped", "lost")
         else:
             running = False
+        # The state first, the heading next, the widgets last: whatever a trait update does, the
+        # heading counts what the rows are.
+        entry["running"] = running
+        if count:
+            self._count()
         icon = SPINNER[self._tick % len(SPINNER)] if running else ICONS.get(row.status, "•")
         values = (
             f"{icon} {statuses.words(row.status)}",
@@ -132,22 +159,31 @@ class Panel:
         colour = "" if running else statuses.COLOURS.get(row.status, "")
         for number, (cell, value) in enumerate(zip(entry["cells"], values, strict=True)):
             style = f"{ONE_LINE}; color: {colour}" if colour and number == 0 else ONE_LINE
-            text = f'<span style="{style}">{html.escape(value)}</span>'
-
+            if number == 4:
+                style = f"{style}; {COPY_ALL}"
+            tip = f' title="{html.escape(value)}"' if number in SHRINKS else ""
+            text = f'<span style="{style}"{tip}>{html.escape(value)}</span>'
             if cell.value != text:
                 cell.value = text
         entry["cancel"].disabled = not running
-        if entry.get("running") != running:
-            entry["running"] = running
-            self._count()
         entry["show"].disabled = not (statuses.is_success(row.status) or row.status == "budget_exceeded")
 
     @staticmethod
     def _cell(value: str, index: int) -> Any:
         import ipywidgets as w
 
-        layout = w.Layout(flex=FLEX[index], min_width="4em", overflow="hidden")
+        # Block, not ipywidgets' flex row: a flex item is never narrower than its text, so the ellipsis of
+        # a shrinking column would not show and its text would run over the buttons.
+        shrinks = index in SHRINKS
+        layout = w.Layout(display="block", min_width="0" if shrinks else "max-content", overflow="hidden")
         return w.HTML(value, layout=layout)
+
+    @staticmethod
+    def _button_layout() -> Any:
+        """A button as wide as its label: ipywidgets' buttons otherwise have a fixed width that cuts it."""
+        import ipywidgets as w
+
+        return w.Layout(width="max-content", min_width="max-content")
 
     # -- buttons (main thread) -----------------------------------------------------------------------
 
