@@ -20,20 +20,25 @@ Rules, in the order they apply while scanning left to right:
    the end of the prompt) and inline code spans (`` `...` ``, which do not cross a blank line). Nothing
    inside is substituted, nothing raises, and ``{{`` stays ``{{``, because code shown to the model must
    reach it byte for byte.
-2. Foreign placeholder syntax is left alone even when the name exists: ``${NAME}`` (shell, JS
+2. A quoted Python f-string (or t-string) literal is code too, left alone with its braces even when the
+   name exists: ``f'{x}'``, ``F"{x!r}"``, ``rf'…'``, ``fr"…"``, ``t'…'``, and triple-quoted ones across
+   lines. The prefix must start a word (not ``chef's``, not the ``'f'`` of a quoted letter); a
+   single-quoted literal ends on its line and an unclosed one is prose. So ``What does f'{x}' print?``
+   asks about the code whether or not the notebook has an ``x``.
+3. Foreign placeholder syntax is left alone even when the name exists: ``${NAME}`` (shell, JS
    templates; also ``${{expr}}`` of GitHub Actions), ``^{...}``, LaTeX command arguments such as
    ``\\frac{a}{b}`` or ``\\begin{align}`` (a backslash, letters, then one or more brace groups), and a
    backslash-escaped ``\\{`` or ``\\```.
-3. Doubled braces around a reference are literal braces, as in ``str.format``: ``{{ref}}`` is the text
+4. Doubled braces around a reference are literal braces, as in ``str.format``: ``{{ref}}`` is the text
    ``{ref}`` (the escape for a group that would otherwise be substituted or raise), ``{{{x}}}`` is
    ``{`` + value + ``}``; a surplus brace on one side is plain text (``{{x}`` is ``{`` + value). Doubled
    braces anywhere else (nested JSON ``}}``, Jinja ``{{ x }}``, ``"{{}}".format``) are kept as they are:
    collapsing them is exactly how ``format_map`` corrupts pasted code.
-4. ``{ref}`` is replaced by the value's text. Its root name must exist in the namespace; otherwise
+5. ``{ref}`` is replaced by the value's text. Its root name must exist in the namespace; otherwise
    :class:`InterpolationError` names it. A missing attribute, index or key raises too, naming the whole
    reference and the reason. Dunder attributes (``__class__``...) are refused, so a pasted template
    cannot walk to ``__globals__`` and send secrets to the model.
-5. Every other brace is text: dict/set literals, f-string fields like ``{x!r:>10}``, CSS, ``{}``,
+6. Every other brace is text: dict/set literals, f-string fields like ``{x!r:>10}``, CSS, ``{}``,
    ``{0}``, unbalanced braces. Substituted values are never scanned again.
 
 Values become text with ``str()``, except DataFrames (pandas-like: ``frames.py``), which become a
@@ -45,10 +50,11 @@ Image-like values (a PIL-style object with a ``save`` method and a 2-tuple ``siz
 with a PNG, JPEG or WEBP signature) are returned as separate parts, unchanged, so the caller can send
 image blocks.
 
-Known limits, all consequences of the rules above: code pasted outside Markdown code is scanned like
-prose, so a ``{name}`` in it substitutes or raises and ``{{name}}`` (Mustache, f-string escapes) becomes
-``{name}``; the same holds for LaTeX subscripts ``x_{i}`` (``_`` is too common in prose, e.g.
-``data_{date}.csv``) and for indented (4-space) Markdown code blocks. Fence such code to keep it exact.
+Known limits, all consequences of the rules above: code pasted outside Markdown code and f-string
+literals is scanned like prose, so a ``{name}`` in it substitutes or raises and ``{{name}}`` (Mustache,
+``str.format`` escapes) becomes ``{name}``; the same holds for LaTeX subscripts ``x_{i}`` (``_`` is too
+common in prose, e.g. ``data_{date}.csv``) and for indented (4-space) Markdown code blocks. Fence such
+code to keep it exact.
 """
 
 from __future__ import annotations
@@ -71,7 +77,7 @@ _REF = rf"""{_NAME}(?:\.{_NAME}|\[(?:-?\d++|'[^'\\\r\n]*+'|"[^"\\\r\n]*+")\])*+"
 # Tried at each position where ``_START`` finds a character that can begin a token (a C-speed skip over
 # plain text); text between matches is copied as is. Alternatives are tried in order, so code and
 # foreign syntax are consumed before a brace inside them can match.
-_START = re.compile(r"[`~\\$^{]")
+_START = re.compile(r"[`~\\$^{'\"]")
 _TOKENS = re.compile(
     # 1. fenced code: a fence (indented at most 3 spaces) ending its line, then up to a closing fence of
     #    the same character and at least its length, or the end of the prompt.
@@ -82,11 +88,16 @@ _TOKENS = re.compile(
     #    unclosed run is plain text (consumed whole so a shorter run inside it cannot start a span).
     r"|(?P<run>`+)(?!`)(?:[^\n]|\n(?![ \t]*(?:\n|\Z)))*?(?<!`)(?P=run)(?!`)"
     r"|`+"
-    # 2. foreign syntax: escaped brace/backtick, LaTeX command arguments, ${...} and ^{...}.
+    # 3. foreign syntax: escaped brace/backtick, LaTeX command arguments, ${...} and ^{...}.
     r"|\\[{`]"
     r"|\\[A-Za-z]++\*?(?:\[[^\]\n]*\])?(?:\{(?:[^{}\n]|\{[^{}\n]*\})*\})+"
-    r"|\$\{++[^{}\n]*\}++|\^\{[^{}\n]*\})"
-    # 3./4. a reference in runs of braces; the counts decide between escape and substitution.
+    r"|\$\{++[^{}\n]*\}++|\^\{[^{}\n]*\}"
+    # 2. an f-/t-string literal, matched from its opening quote: a prefix that starts a word just before
+    #    it, then the literal to its closing quote (a single-quoted one on its line).
+    r"|(?:(?<=(?<![\w'\"\\])[fFtT])|(?<=(?<![\w'\"\\])[rR][fFtT])|(?<=(?<![\w'\"\\])[fFtT][rR]))"
+    r"(?:'{3}(?:[^'\\]|\\[\s\S]|'(?!''))*+'{3}|\"{3}(?:[^\"\\]|\\[\s\S]|\"(?!\"\"))*+\"{3}"
+    r"|'(?:[^'\\\n]|\\[^\n])*+'|\"(?:[^\"\\\n]|\\[^\n])*+\"))"
+    # 4./5. a reference in runs of braces; the counts decide between escape and substitution.
     rf"|(?P<open>\{{++)(?P<ref>{_REF})(?P<close>\}}++)",
     re.MULTILINE,
 )

@@ -307,7 +307,7 @@ def test_help_lists_every_flag_and_subcommand(kernel: Any, capsys: pytest.Captur
     assert len(flags) > 15
     kernel.shell.run_line_magic("gemini", "help")
     printed = capsys.readouterr().out
-    doc = GeminiMagics.gemini.__doc__ or ""
+    doc = GeminiMagics.gemini.getdoc()
     kernel.run("%%gemini?\n")
     inspected = capsys.readouterr().out
     kernel.run("%gemini?")
@@ -378,7 +378,7 @@ EXPECTED = """Review Phil's code for attribute-value (first item: alpha, last: o
 
 def load(x):
     d = {"a": 1, "b": [1, 2, {"c": None}]}
-    label = f"{x!r:>10} and {x}"
+    label = f"{x!r:>10} and {{x}}"
     return json.dumps({"k": {"n": 1}}) + "{}".format(d) + "{0}"
 payload = {"key": {"nested": [1, 2, {"deep": true}]}}
 A set {1, 2, 3}, an empty {}, CSS a {color: red}, LaTeX \\frac{a}{b}, shell ${HOME}.
@@ -401,6 +401,21 @@ def test_interpolation_reaches_the_service_exactly(kernel: Any, client: Any) -> 
     result = ok(kernel.run("%%gemini\n" + PASTED))
     assert sent_text(client, result) == EXPECTED
     assert turns(kernel)[-1].prompt == EXPECTED
+
+
+@pytest.mark.parametrize("x", [None, "should-not-appear"], ids=["x-undefined", "x-defined"])
+def test_an_f_string_in_the_prompt_is_sent_as_written(kernel: Any, client: Any, x: str | None) -> None:
+    """Braces inside a quoted f-string are the pasted code's, never the notebook's (issue #17): ``{x}``
+    there neither fails for want of an ``x`` nor takes its value; braces outside still interpolate."""
+    kernel.shell.user_ns.pop("x", None)
+    if x is not None:
+        kernel.shell.user_ns["x"] = x
+    result = ok(kernel.run("%%gemini\nWhat does f'{x}' print?"))
+    assert sent_text(client, result) == "What does f'{x}' print?\n"  # the cell's body, newline included
+    kernel.shell.user_ns["who"] = "Ada"
+    prompt = 'For {who}: rf"\\d{x}" and f"""\n{x:>{width}}\n""" and {{who}}'
+    result = ok(kernel.run("%%gemini\n" + prompt))
+    assert sent_text(client, result) == 'For Ada: rf"\\d{x}" and f"""\n{x:>{width}}\n""" and {who}\n'
 
 
 def test_unknown_name_is_named(kernel: Any, capsys: pytest.CaptureFixture[str]) -> None:

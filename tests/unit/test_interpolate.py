@@ -304,6 +304,58 @@ def test_markdown_code_detection_edges(prompt: str, expected: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------------
+# f-strings (and t-strings) are code: their braces are left alone, whether or not the names exist
+
+F_STRINGS = [
+    "What does f'{x}' print?",
+    'F"{x!r}"',
+    r"rf'{x}\d' and fr'{x}' and Rf'{x}' and FR'{x}'",
+    "t'{x}' and T\"{name}\" and tr'{x}'",
+    "f'{{x}}' and f'{x} {{literal}} {name}'",  # the f-string's own escapes stay doubled
+    'f"""\n{x}\n{name:>{n}}\n"""',  # triple-quoted, across lines
+    "f'''{x} ' '' {name}'''",
+    r"f'it\'s {x}'",  # an escaped quote does not end it
+    "print(f'{x}', f\"{a}\")",
+    "[f'{a}', f'{b}']",
+    "x = f'{x}';y=f'{n}'",
+    "`f'{x}'`",  # in inline code too
+    "```python\nprint(f'{x}')\n```",
+]
+
+
+@pytest.mark.parametrize("namespace", [make_namespace(), {}], ids=["names-defined", "empty-namespace"])
+@pytest.mark.parametrize("code", F_STRINGS)
+def test_f_string_literals_are_left_alone(code: str, namespace: dict[str, Any]) -> None:
+    assert interpolate_text(code, namespace) == code
+
+
+@pytest.mark.parametrize(
+    ("prompt", "expected"),
+    [
+        ("What does f'{x}' print for {name}?", "What does f'{x}' print for Ada?"),
+        ("chef's {name}'s", "chef's Ada's"),  # a word before the quote: no prefix
+        ("the 'f' key, {name}'s", "the 'f' key, Ada's"),  # a quoted letter f is no prefix
+        ("if'{name}'", "if'Ada'"),  # "if" is a word, not an f prefix
+        ("b'{name}' u'{name}' '{name}'", "b'Ada' u'Ada' 'Ada'"),  # other strings: braces are text
+        ("f'{x} unclosed {name}", "f'X! unclosed Ada"),  # an unclosed literal is prose
+        ("f'{x}\n' {name}", "f'X!\n' Ada"),  # a single-quoted literal ends on its line
+        (r"\f'{name}'", r"\f'Ada'"),  # a backslash before the f: LaTeX-like, not a prefix
+        ("f'''{x}\n never closed {name}", "f'''X!\n never closed Ada"),
+    ],
+)
+def test_what_is_not_an_f_string_still_interpolates(prompt: str, expected: str) -> None:
+    assert interpolate_text(prompt, make_namespace()) == expected
+
+
+def test_megabyte_of_quotes_is_fast() -> None:
+    # Every quote is a place a literal may start: a quote-heavy prompt must stay linear.
+    prompt = ("Don't say 'f' or f'{x} and \"quotes\" {n} " * 25_000)[:1_000_000]
+    assert _seconds(lambda: interpolate(prompt, make_namespace())) < 1.0
+    unclosed = "f'''" + "'' {" * 300_000
+    assert _seconds(lambda: interpolate(unclosed, {})) < 1.0
+
+
+# ---------------------------------------------------------------------------------------------------------
 # Errors
 
 
