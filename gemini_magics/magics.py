@@ -161,10 +161,15 @@ class GeminiMagics(MagicsSettings, Magics):
 
 
 def attach_usage() -> None:
-    """``%%gemini?`` shows the magic's docstring: make it list every flag and subcommand."""
-    GeminiMagics.gemini.__doc__ = (
-        "Send a prompt to Gemini; consecutive cells continue one conversation.\n\n" + options.help_text()
-    )
+    """``%%gemini?`` shows every flag and subcommand. IPython's inspector asks an object's ``getdoc()``
+    before its ``__doc__``, so the help is formatted when someone asks, not at ``%load_ext`` (formatting
+    the argparse help is most of what loading would otherwise cost)."""
+    GeminiMagics.gemini.getdoc = full_usage
+
+
+def full_usage() -> str:
+    """The magic's whole help: what ``%%gemini?`` and ``%gemini?`` print."""
+    return "Send a prompt to Gemini; consecutive cells continue one conversation.\n\n" + options.help_text()
 
 
 _QUESTION_LINE = re.compile(r"^([ \t]*(?:[\w.]+[ \t]*=[ \t]*)?)%gemini[ \t]+(\S.*\?)[ \t]*\r?\n?$")
