@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from . import blocks_compat
 from .sse import lines_of, sse_events, typed
 
 __all__ = ["EMULATOR_KEY", "Backend", "BackendError", "EventStream", "Target", "sse_events", "typed"]
@@ -318,7 +319,7 @@ class Backend:
 
     def _fetch(self, interaction_id: str) -> dict[str, Any]:
         whole = self.client.interactions.get(interaction_id)
-        return whole.model_dump(mode="json", exclude_none=True) if hasattr(whole, "model_dump") else {}
+        return blocks_compat.plain(whole) if hasattr(whole, "model_dump") else {}
 
     def follow(
         self, interaction_id: str, last_event_id: str | None = None, timeout: float | None = None

@@ -31,7 +31,10 @@ def current(events: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     started: list[int] = []  # step indexes started and not stopped yet, in order
     for event in events:
         kind = event.get("event_type")
-        kind = _RENAMED.get(kind, kind) if isinstance(kind, str) else kind
+        if not isinstance(kind, str):  # not a name (a damaged event): blocks.py shows it as unknown
+            yield event
+            continue
+        kind = _RENAMED.get(kind, kind)
         if kind in _STEP_EVENTS:
             event = _step_event(event, str(kind))
             kind = event["event_type"]
@@ -55,17 +58,13 @@ def _step_event(event: dict[str, Any], kind: str) -> dict[str, Any]:
     out["event_type"] = _STEP_EVENTS[kind]
     if kind == "content.start":
         item = event.get("content") if isinstance(event.get("content"), dict) else {}
-        kind_of = item.get("type")
-        out["step"] = {"type": "model_output"} if kind_of in _CONTENT else dict(item)
+        out["step"] = {"type": "model_output"} if _is_content(item.get("type")) else dict(item)
     return out
 
 
 def steps_of(interaction: Any) -> list[dict[str, Any]]:
     """An SDK ``Interaction``'s steps as dicts; built from its pre-GA ``outputs`` when it has no steps."""
-    steps = [
-        s.model_dump(mode="json", exclude_none=True) if hasattr(s, "model_dump") else s
-        for s in getattr(interaction, "steps", None) or []
-    ]
+    steps = [plain(s) for s in getattr(interaction, "steps", None) or []]
     if not steps:
         extra = getattr(interaction, "model_extra", None) or {}
         outputs = extra.get("outputs") if isinstance(extra, dict) else None
@@ -76,14 +75,16 @@ def steps_of(interaction: Any) -> list[dict[str, Any]]:
 def _paired(steps: list[Any]) -> list[Any]:
     """A tool call without an ``id`` (elided, as the docs do) takes the ``call_id`` of the next result of
     its tool that answers no call, so the result is shown with its call instead of as an unknown step."""
-    ids = {s.get("id") for s in steps if isinstance(s, dict) and str(s.get("type", "")).endswith("_call")}
+    ids = {
+        _name(s.get("id")) for s in steps if isinstance(s, dict) and str(s.get("type", "")).endswith("_call")
+    }
     for n, step in enumerate(steps):
         kind = step.get("type") if isinstance(step, dict) else None
         if not isinstance(kind, str) or not kind.endswith("_call") or step.get("id"):
             continue
         result_kind = kind.removesuffix("_call") + "_result"
         later = [s for s in steps[n + 1 :] if isinstance(s, dict)]
-        answers = [s.get("call_id") for s in later if s.get("type") == result_kind]
+        answers = [_name(s.get("call_id")) for s in later if s.get("type") == result_kind]
         free = next((call_id for call_id in answers if call_id and call_id not in ids), None)
         if free is not None:
             steps[n] = {**step, "id": free}
@@ -99,7 +100,7 @@ def steps_from_outputs(outputs: list[Any]) -> list[dict[str, Any]]:
         if not isinstance(item, dict):
             continue
         kind = item.get("type")
-        if kind in _CONTENT:
+        if _is_content(kind):
             part = item if kind else {**item, "type": "text"}
             if steps and steps[-1].get("type") == "model_output":
                 steps[-1]["content"].append(part)
@@ -108,6 +109,36 @@ def steps_from_outputs(outputs: list[Any]) -> list[dict[str, Any]]:
         else:
             steps.append(dict(item))
     return steps
+
+
+def plain(value: Any) -> Any:
+    """An SDK object as JSON-ready data (``model_dump(mode="json")``, Nones left out). A reply the SDK
+    parsed without validating can hold a number where a model belongs, which pydantic cannot serialise:
+    then its fields are walked one by one, so the rest of the reply is still shown."""
+    if hasattr(value, "model_dump"):
+        try:
+            return value.model_dump(mode="json", exclude_none=True, warnings=False)
+        except Exception:  # pydantic's serialisation errors have no common public base
+            fields = dict(value)
+            fields.update(getattr(value, "model_extra", None) or {})
+            return {str(k): plain(v) for k, v in fields.items() if v is not None}
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items() if v is not None}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+def _is_content(kind: Any) -> bool:
+    """A pre-GA item type that belongs in a ``model_output`` step (a damaged ``{}`` type does not)."""
+    return kind is None or (isinstance(kind, str) and kind in _CONTENT)
+
+
+def _name(value: Any) -> str | None:
+    """A type, an id: a string or nothing (a damaged reply's ``{}`` or list must not be looked up)."""
+    return value if isinstance(value, str) else None
 
 
 def status_of(interaction: Any, steps: list[dict[str, Any]]) -> str:

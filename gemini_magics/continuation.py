@@ -140,7 +140,7 @@ class HopStream:
 
     def _events(self, events: Iterator[dict[str, Any]], state: Any, hop: _Hop) -> Iterator[dict[str, Any]]:
         for event in events:
-            state.observe(event)
+            _observe(state, event)
             hop.observe(event)
             yield self._shifted(event)
 
@@ -195,6 +195,18 @@ class HopStream:
         if close is not None:
             with contextlib.suppress(Exception):  # a broken stream may close badly: nothing is lost
                 close()
+
+
+def _observe(state: Any, event: dict[str, Any]) -> None:
+    """Show the SDK's continuation rules an event they can read. A damaged one (its type or a field of
+    the wrong kind: ``{}`` where a name belongs) says nothing about hops, and must not end the answer
+    whose text arrived around it; ``blocks.py`` shows it as an unknown part."""
+    if not isinstance(event.get("event_type"), str):
+        return
+    try:
+        state.observe(event)
+    except (TypeError, AttributeError, ValueError):  # a field the rules look up is not a string
+        return
 
 
 class _Hop:

@@ -21,7 +21,7 @@ def lines_of(sdk_stream: Any) -> Iterator[dict[str, Any]]:
     if response is not None and hasattr(response, "iter_lines"):
         yield from blocks_compat.current(sse_events(response.iter_lines()))
     else:
-        yield from blocks_compat.current(e.model_dump(mode="json", exclude_none=True) for e in sdk_stream)
+        yield from blocks_compat.current(blocks_compat.plain(e) for e in sdk_stream)
 
 
 def sse_events(lines: Iterator[str]) -> Iterator[dict[str, Any]]:

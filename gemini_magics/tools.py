@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import blocks as b
-from . import generation, mcp_config
+from . import blocks_compat, generation, mcp_config
 from .tool_calls import describe, invoke, jsonable, to_wire, type_hints
 
 if TYPE_CHECKING:
@@ -335,10 +335,7 @@ def _follow_up(
     following = {k: v for k, v in params.items() if k not in ("input", "previous_interaction_id")}
     generation.relax(following)  # --tool-choice any/NAME forces the first call only
     if params.get("store") is False:
-        asked = [
-            s.model_dump(mode="json", exclude_none=True)
-            for s in getattr(result.interaction, "steps", None) or []
-        ]
+        asked = [blocks_compat.plain(s) for s in getattr(result.interaction, "steps", None) or []]
         asked = [s for s in asked if s.get("type") != "user_input"] or [
             {"type": "function_call", "id": c.call_id, "name": c.name, "arguments": c.arguments}
             for c in calls

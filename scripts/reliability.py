@@ -42,9 +42,9 @@ def main() -> int:
     env = dict(os.environ)
     if args.large:
         env.update(
-            GEMINI_MAGICS_FUZZ_EXAMPLES="6000",
-            GEMINI_MAGICS_FUZZ_EXAMPLES_REPLIES="1500",
-            GEMINI_MAGICS_FUZZ_EXAMPLES_MAP="1500",
+            GEMINI_MAGICS_FUZZ_EXAMPLES="7000",
+            GEMINI_MAGICS_FUZZ_EXAMPLES_REPLIES="2000",
+            GEMINI_MAGICS_FUZZ_EXAMPLES_MAP="2000",
             GEMINI_MAGICS_FUZZ_EXAMPLES_REPLAY="1000",
             GEMINI_MAGICS_FUZZ_RANDOM="1",
         )

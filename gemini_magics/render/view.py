@@ -8,10 +8,11 @@ of model text inside them is a Markdown display-data output appended to an ``Out
 
 from __future__ import annotations
 
+import json
 from typing import Any, Protocol
 
 from .. import blocks as b
-from .. import catalog, statuses
+from .. import blocks_compat, catalog, statuses
 from ..blocks_media import AudioBlock
 from . import audio, grounding, static
 
@@ -91,7 +92,7 @@ def markdown(result: Shown) -> str:
         shown_blocks(result), result.show_thoughts, header(result), footer(result), embed_images=True
     )
     if result.show_json and result.interaction is not None:
-        raw = result.interaction.model_dump_json(indent=1, exclude_none=True)
+        raw = json.dumps(blocks_compat.plain(result.interaction), indent=1, ensure_ascii=False)
         text += "\n\n**Interaction JSON**\n\n" + static.fence(raw, "json")
     return text
 
@@ -217,7 +218,7 @@ def build_widget(result: Shown) -> Any:
     if sources and not any(isinstance(x, b.TextBlock) and "Sources" in x.text for x in result.blocks):
         children.append(_markdown_output(sources))
     if result.show_json and result.interaction is not None:
-        raw = result.interaction.model_dump_json(indent=1, exclude_none=True)
+        raw = json.dumps(blocks_compat.plain(result.interaction), indent=1, ensure_ascii=False)
         children.append(_markdown_output(static.fence(raw, "json")))
     children.append(_markdown_output(footer(result)))
     return w.VBox(children, layout=w.Layout(width="100%"))

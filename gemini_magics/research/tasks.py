@@ -232,7 +232,10 @@ class Tasks:
                 continue
             tracker = self.trackers.get(turn.interaction_id)
             state = tracker.snapshot() if tracker is not None else None
-            status = state.status if state is not None else turn.status
+            # A run its chain has settled ended as the chain says, whatever a tracker that did not see
+            # the end (the server's read-only one, stalled or stopped) last read.
+            settled = turn.status not in PENDING
+            status = state.status if state is not None and not settled else turn.status
             live = state is not None and (state.finished is not None or state.mode not in ("stopped", "lost"))
             elapsed = state.elapsed() if state is not None and live else None
             finished = state.finished if state is not None and state.finished is not None else turn.finished

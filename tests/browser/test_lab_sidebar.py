@@ -281,8 +281,9 @@ def test_payloads_in_runs_stay_inert_in_the_sidebar_the_report_and_the_notificat
     nb.wait_until_done()
     save_and_close(page)  # the runs end while the notebook is closed: notifications name it
     sidebar = show_sidebar(page)
-    deep = page.locator(ROWS, has_text="Poisoned research")
-    broken = page.locator(ROWS, has_text="Broken research")
+    # This notebook's rows (test_lab_security ran the same prompts in another notebook of this server).
+    deep = row(page, POISONED).filter(has_text="Poisoned research")
+    broken = row(page, POISONED).filter(has_text="Broken research")
     expect(deep.locator(".jp-GeminiRuns-badge")).to_have_text("✓ completed", timeout=60_000)
     expect(broken.locator(".jp-GeminiRuns-badge")).to_have_text("✗ failed", timeout=60_000)
 

@@ -243,6 +243,85 @@ def hostile(emulator: EmulatorServer) -> Iterator[Hostile]:
         yield proxy
 
 
+def run_case(
+    kernel: Any,
+    store: ChainStore,
+    hostile: Hostile,
+    capsys: pytest.CaptureFixture[str],
+    prompt: tuple[str, str],
+    plan: Plan,
+    outcomes: Counter[str],
+) -> str | None:
+    """One ``%%gemini`` cell through the hostile proxy; what went wrong, or None."""
+    line, body = prompt
+    hostile.plan, hostile.delivered = plan, []
+    before = {info.name: info.head for info in store.chains(kernel.notebook)}
+    capsys.readouterr()
+    problem, value, message = None, None, ""
+    try:
+        value = kernel.cell(f"--new {line}", body)
+        outcomes["answer"] += 1
+    except UsageError as exc:
+        message = str(exc)
+        outcomes["one-line error"] += 1
+        if "\n" in message.strip() or len(message) > 2_000:
+            problem = f"not one short line ({len(message)} chars): {message[:500]!r}"
+        after = {info.name: info.head for info in store.chains(kernel.notebook)}
+        moved = {name: head for name, head in after.items() if before.get(name) != head}
+        if any(head is not None or name in before for name, head in moved.items()):  # not a new empty chain
+            problem = f"the cell failed but the chain head moved: {before} → {after} ({message})"
+    except BaseException as exc:
+        outcomes[f"escaped: {type(exc).__name__}"] += 1
+        problem = "".join(traceback.format_exception(exc))
+    shown = capsys.readouterr()
+    output = shown.out + shown.err
+    if problem is None and TRACEBACK.search(output):
+        problem = f"a traceback in the output: {output[-3000:]}"
+    if problem is None and value is not None:
+        for block in value.blocks:
+            if isinstance(block, b.UnknownBlock):
+                outcomes["unknown part shown"] += 1
+                line_md = static.block_markdown(block)
+                if len(line_md) > 400 or "\n" in line_md:
+                    problem = f"an unknown part renders as {len(line_md)} chars: {line_md[:300]!r}"
+        value._repr_mimebundle_()  # the view renders whatever arrived
+    if problem is None:
+        readable = (value.text if value is not None else "") + output
+        missing = [t for t in hostile.delivered if t.strip()[:60] not in readable]
+        if missing:
+            problem = f"delivered text is lost: {missing[0][:200]!r} ({message})"
+    return problem
+
+
+# Cases the random runs found (scripts/reliability.py --large), kept as regressions.
+FOUND = [
+    # A grounding step's field replaced by {} (search results, a query list): unhashable, text lost.
+    (("--tools google_search", "Who won the 2022 World Cup?"), Plan([("wrong_type", 29, "")])),
+    (("--tools google_search --no-stream", "Who won the 2022 World Cup?"), Plan([("wrong_type", 29, "")])),
+]
+
+
+@pytest.mark.parametrize(("prompt", "plan"), FOUND)
+def test_replies_the_random_runs_broke_on(
+    make_kernel: Any,
+    hostile: Hostile,
+    shell: Any,
+    capsys: pytest.CaptureFixture[str],
+    prompt: tuple[str, str],
+    plan: Plan,
+) -> None:
+    kernel = make_kernel("fuzz-found.ipynb", base_url=hostile.base_url)
+    store = ChainStore(kernel.db)
+    try:
+        for ops in (
+            [op] for op in [(kind, pos + shift, w) for kind, pos, w in plan.ops for shift in range(22)]
+        ):
+            problem = run_case(kernel, store, hostile, capsys, prompt, Plan(ops, plan.cut), Counter())
+            assert problem is None, f"plan={ops!r}: {problem}"
+    finally:
+        store.close()
+
+
 @pytest.mark.slow
 def test_fuzzed_replies_never_crash_and_keep_the_partial_answer(
     make_kernel: Any, hostile: Hostile, shell: Any, capsys: pytest.CaptureFixture[str]
@@ -261,49 +340,15 @@ def test_fuzzed_replies_never_crash_and_keep_the_partial_answer(
     )
     @given(prompt=PROMPTS, plan=PLANS)
     def case(prompt: tuple[str, str], plan: Plan) -> None:
-        line, body = prompt
         started = time.monotonic()
-        hostile.plan, hostile.delivered = plan, []
-        before = {info.name: info.head for info in store.chains(kernel.notebook)}
-        capsys.readouterr()
-        problem, value, message = None, None, ""
-        try:
-            value = kernel.cell(f"--new {line}", body)
-            outcomes["answer"] += 1
-        except UsageError as exc:
-            message = str(exc)
-            outcomes["one-line error"] += 1
-            if "\n" in message.strip() or len(message) > 2_000:
-                problem = f"not one short line ({len(message)} chars): {message[:500]!r}"
-            after = {info.name: info.head for info in store.chains(kernel.notebook)}
-            if after != before:
-                problem = f"the cell failed but the chain head moved: {before} → {after}"
-        except BaseException as exc:
-            outcomes[f"escaped: {type(exc).__name__}"] += 1
-            problem = "".join(traceback.format_exception(exc))
-        shown = capsys.readouterr()
-        output = shown.out + shown.err
-        if problem is None and TRACEBACK.search(output):
-            problem = f"a traceback in the output: {output[-3000:]}"
-        if problem is None and value is not None:
-            for block in value.blocks:
-                if isinstance(block, b.UnknownBlock):
-                    outcomes["unknown part shown"] += 1
-                    line_md = static.block_markdown(block)
-                    if len(line_md) > 400 or "\n" in line_md:
-                        problem = f"an unknown part renders as {len(line_md)} chars: {line_md[:300]!r}"
-            value._repr_mimebundle_()  # the view renders whatever arrived
-        if problem is None:
-            readable = (value.text if value is not None else "") + output
-            missing = [t for t in hostile.delivered if t.strip()[:60] not in readable]
-            if missing:
-                problem = f"delivered text is lost: {missing[0][:200]!r} ({message})"
+        problem = run_case(kernel, store, hostile, capsys, prompt, plan, outcomes)
         if os.environ.get("GEMINI_MAGICS_FUZZ_SHOW"):
             print(
-                f"FUZZ {time.monotonic() - started:.2f}s {line} {plan.ops!r:.300} {plan.cut}",
+                f"FUZZ {time.monotonic() - started:.2f}s {prompt[0]} {plan.ops!r:.300} {plan.cut}",
                 file=sys.__stdout__,
             )
         if problem is not None:
+            line, body = prompt
             broken.append(f"%%gemini {line}\n{body}\nplan={plan.ops!r} cut={plan.cut}\n→ {problem[:4000]}")
             raise AssertionError(broken[-1])
 

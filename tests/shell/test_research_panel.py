@@ -75,3 +75,29 @@ def test_a_run_ending_while_the_panel_is_built_is_not_left_running(
         assert statuses_shown(panel) == ["✓ completed"]
     finally:
         panel.close()
+
+
+def test_a_run_its_kernel_settled_is_listed_as_settled_whatever_a_stopped_follower_last_read(rk: Any) -> None:
+    """The server's sidebar once listed a completed run as ``in_progress`` next to its own (completed)
+    duplicate in CI: the server's read-only tracker had stopped before the end (stalled on a loaded
+    machine), and its stale status won over what the kernel had written to the chain."""
+    from gemini_magics.mapping.store import MapStore
+    from gemini_magics.research.state import Timing
+    from gemini_magics.serverext.follower import Follower
+    from gemini_magics.serverext.runs import Runs
+
+    r = runner(rk)
+    run = research(rk, "Herons [emulator: duration=1.0]")
+    follower = Follower(r.backend, r.store, MapStore(r.store.path), Timing())
+    follower.scan()  # its kernel (this process) is alive: the server follows it read-only
+    server_side = follower.tasks_for(r.notebook).trackers[run.id]
+    server_side.stop()  # as a stalled follower would be, before the end
+    try:
+        assert run.tracker.wait(10)
+        wait_for(lambda: r.store.find(run.id)[2].status == "completed")
+        [row] = follower.tasks_for(r.notebook).rows()
+        assert row.status == "completed"
+        [listed] = [entry for entry in Runs(follower, "/").runs()["runs"] if entry["id"] == run.id]
+        assert listed["status"] == "completed" and listed["followed_by"] is None and listed["has_report"]
+    finally:
+        follower.stop()
