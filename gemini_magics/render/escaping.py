@@ -16,6 +16,8 @@ import html
 import itertools
 import re
 
+from . import fences
+
 _UNSAFE_LINK = re.compile(r"\]\(\s*<?\s*(?!https?:|mailto:|#|/)([a-z][a-z0-9+.-]*):", re.IGNORECASE)
 _UNSAFE_AUTOLINK = re.compile(r"<\s*(javascript|vbscript|data|file):[^>]*>", re.IGNORECASE)
 # Link destinations: inline links ``](dest`` and reference definitions ``[label]: dest``.
@@ -234,15 +236,15 @@ def _stray_fence(text: str, ours: set[int]) -> int | None:
     def at(offset: int) -> int:  # the offset in ``text``: each ~T before it is one character there
         return offset - bisect.bisect_left(tildes, offset - 1)
 
-    paired = list(_FENCED_DOLLARS.finditer(tilded))  # in order, not overlapping
-    starts = [m.start() for m in paired]
+    paired = fences.pairs(tilded)  # in order, not overlapping
+    starts = [start for start, _ in paired]
     for opener in _PREPASS_OPENER.finditer(tilded):
         index = bisect.bisect_right(starts, opener.start()) - 1  # the last pair starting at or before it
-        match = paired[index] if index >= 0 and opener.start() < paired[index].end() else None
+        match = paired[index] if index >= 0 and opener.start() < paired[index][1] else None
         if match is None or at(opener.start()) not in ours:
             return at(opener.start())  # left open, or not one of our fences
-        if match.start() == opener.start():
-            closer = tilded.rfind("\n", 0, match.end()) + 1
+        if match[0] == opener.start():
+            closer = tilded.rfind("\n", 0, match[1]) + 1
             if at(closer) not in ours:
                 return at(closer)
     return None
@@ -317,7 +319,6 @@ _MATH_SPLIT = re.compile(  # the lookahead (what each alternative starts with) o
     r"|\\\\(?:\(|\)|\[|\]))",
     re.IGNORECASE | re.ASCII,
 )
-_FENCED_DOLLARS = re.compile(r"^(?P<fence>`{3,}|(?:~T){3,})[^`\n]*\n[\s\S]*?^(?P=fence)`*$", re.MULTILINE)
 _PREPASS_OPENER = re.compile(r"^(?:`{3,}|(?:~T){3,})[^`\n]*\n", re.MULTILINE)
 _SPAN_DOLLARS = re.compile(r"(^|[^\\])(`+)([^\n]*?[^`\n])\2(?!`)", re.MULTILINE)
 _TWO_BREAKS = re.compile(r"\n[^\n\r\u2028\u2029]*\n")
@@ -335,7 +336,7 @@ def _remove_math(text: str, spans: list[tuple[int, int]] | None = None) -> tuple
     if "`" in text or "~~~" in text:  # $ in code is not math
         untilde = _untilde
         text = text.replace("~", "~T")
-        text = _FENCED_DOLLARS.sub(lambda m: m.group(0).replace("$", "~D"), text)
+        text = fences.hide_dollars(text)
         text = "\n".join([_span_dollars(line) if "$" in line else line for line in text.split("\n")])
     blocks = _MATH_SPLIT.split(text)
     math: list[str] = []
