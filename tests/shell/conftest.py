@@ -73,10 +73,15 @@ def kernel(shell: InteractiveShell, emulator: EmulatorServer, tmp_path: Path) ->
 
 
 @pytest.fixture
-def make_kernel(shell: InteractiveShell, emulator: EmulatorServer, tmp_path: Path) -> Callable[..., Kernel]:
+def make_kernel(
+    shell: InteractiveShell, emulator: EmulatorServer, tmp_path: Path
+) -> Iterator[Callable[..., Kernel]]:
     """Another kernel (another notebook, or the same one) sharing this test's chain store."""
 
     def make(notebook: str, base_url: str | None = None) -> Kernel:
         return Kernel(shell, base_url or emulator.base_url, tmp_path / "chains.sqlite3", notebook)
 
-    return make
+    yield make
+    # ``load_ext`` of a loaded extension keeps its instance, whose settings (a cassette in replay mode, say)
+    # would outlive ``fresh_config``'s undo: the next test starts from a fresh one.
+    shell.run_line_magic("unload_ext", "gemini_magics")
