@@ -27,6 +27,9 @@ class CassetteError(Exception):
     """A cassette that cannot be read or written; one line."""
 
 
+_OPTIONAL = frozenset({"recorded", "model", "cell", "extra"})
+
+
 @dataclass
 class Entry:
     """One recorded exchange.
@@ -52,7 +55,9 @@ class Entry:
         return self.key, self.n
 
     def line(self) -> str:
-        data = {k: v for k, v in asdict(self).items() if v not in ("", {}) or k in ("request", "response")}
+        # Only the optional fields are left out when empty: a required one (even a key "" read from a
+        # hand-edited file) is written back, or the file would no longer read.
+        data = {k: v for k, v in asdict(self).items() if v not in ("", {}) or k not in _OPTIONAL}
         return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from gemini_magics.replay import cassette_path, policy
-from gemini_magics.replay.cassette import Cassette, CassetteError, Entry, path_for
+from gemini_magics.replay.cassette import Cassette, CassetteError, Entry, path_for, read
 from gemini_magics.replay.keys import Aliases, differences, key_of, normalise
 from gemini_magics.replay.recorder import Recorder, parse_frame, sse_bytes
 from gemini_magics.replay.transport import Copy
@@ -165,3 +165,12 @@ def test_the_mode_and_the_cassette_of_a_kernel(tmp_path: Path, monkeypatch: pyte
     )
     with pytest.raises(ValueError, match="must be one of off, record, replay, auto"):
         policy("sometimes", path, True, "auto")
+
+
+def test_a_hand_edited_entry_is_written_back_readable(tmp_path: Path) -> None:
+    """An entry whose key was edited to "" (the replay fuzzing) was saved without its key, and the next
+    read found a damaged line: every required field is written, empty or not."""
+    path = tmp_path / "nb.gemini.jsonl"
+    Cassette(path).put(Entry(key="", n=0, kind="call", seq=0, request={}, response={"status": 200}))
+    again = read(path)
+    assert list(again) == [("", 0)] and again[("", 0)].kind == "call"
