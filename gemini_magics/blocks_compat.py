@@ -119,9 +119,7 @@ def plain(value: Any) -> Any:
         try:
             return value.model_dump(mode="json", exclude_none=True, warnings=False)
         except Exception:  # pydantic's serialisation errors have no common public base
-            fields = dict(value)
-            fields.update(getattr(value, "model_extra", None) or {})
-            return {str(k): plain(v) for k, v in fields.items() if v is not None}
+            return {str(k): plain(v) for k, v in value if v is not None}  # fields, then extras
     if isinstance(value, dict):
         return {str(k): plain(v) for k, v in value.items() if v is not None}
     if isinstance(value, (list, tuple)):

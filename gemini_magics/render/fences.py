@@ -33,6 +33,7 @@ def pairs(text: str) -> list[tuple[int, int]]:
             units = _units(line)
             if not line[2 * units :].strip("`"):
                 tilde_closers.setdefault(units, []).append(k)
+    sizes = sorted(tilde_closers, reverse=True)  # longest fence first, as the expression backtracks
     found: list[tuple[int, int]] = []
     k = 0
     while k < len(lines) - 1:  # an opener needs its newline
@@ -46,7 +47,7 @@ def pairs(text: str) -> list[tuple[int, int]]:
         elif line.startswith("~T~T~T"):
             units = _units(line)
             if "`" not in line[2 * units :]:
-                closer = _tilde_closer(tilde_closers, units, k)
+                closer = _tilde_closer(tilde_closers, sizes, units, k)
         if closer is None:
             k += 1
             continue
@@ -73,10 +74,12 @@ def _units(line: str) -> int:
     return len(match.group(0)) // 2 if match else 0
 
 
-def _tilde_closer(closers: dict[int, list[int]], units: int, after: int) -> int | None:
+def _tilde_closer(closers: dict[int, list[int]], sizes: list[int], units: int, after: int) -> int | None:
     """The first closer after line ``after`` of the longest fence the opener can be (the expression
-    backtracks from all of its ``units`` down to three)."""
-    for size in sorted((n for n in closers if 3 <= n <= units), reverse=True):
+    backtracks from all of its ``units`` down to three); ``sizes``: the closers' sizes, longest first."""
+    for size in sizes:
+        if size > units:
+            continue
         lines = closers[size]
         index = bisect.bisect_right(lines, after)
         if index < len(lines):
